@@ -1,0 +1,17 @@
+"""graphrnn: see and check how recurrent networks learn.
+
+Chapter 10 of Goodfellow, Bengio and Courville's *Deep Learning*, executable:
+a small autodiff engine with explicit graphs, recurrences written in the book's
+notation, unrolled in time, drawn and checked step by step.
+"""
+
+from .engine import *  # noqa: F401,F403 - the engine's public names
+from .engine import __all__ as _engine_all
+from .errors import (
+    AnomalyError, BackwardError, GradcheckError, GraphrnnError, InputError, ShapeError,
+)
+
+__version__ = "0.1.0"
+__all__ = list(_engine_all) + [
+    "AnomalyError", "BackwardError", "GradcheckError", "GraphrnnError", "InputError", "ShapeError",
+]

@@ -1,0 +1,525 @@
+"""The table of primitive operations: each forward beside its vector-Jacobian product.
+
+Every differentiable operation the engine knows is one :class:`Op` in
+:data:`REGISTRY`.  An op works on plain numpy arrays:
+
+``forward(*arrays, **attrs) -> (out, saved)``
+    computes the result and, optionally, something the VJP will need
+    (``saved``; ``None`` for most ops).
+``vjp(g, out, args, need, saved, attrs) -> tuple``
+    given the gradient ``g`` of the loss with respect to ``out``, returns the
+    gradient with respect to each argument in ``args`` (``None`` where
+    ``need[i]`` is false, so no work is spent on constants such as input data).
+
+Gradients may have the *broadcast* shape; the engine undoes broadcasting in one
+place (:func:`unbroadcast`), so no rule below has to.  Attributes (an axis, an
+exponent) are keyword arguments that are not differentiated.
+
+Other code enumerates the table: the renderer names ops by ``Op.name`` and the
+test-suite checks every entry against finite differences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InputError, ShapeError
+
+
+@dataclass(frozen=True)
+class Op:
+    """One primitive: its name, forward rule, VJP rule and a one-line doc."""
+
+    name: str
+    forward: Callable[..., tuple[np.ndarray, Any]] = field(repr=False)
+    vjp: Callable[..., tuple] = field(repr=False)
+    doc: str = ""
+    differentiable: bool = True
+
+
+REGISTRY: dict[str, Op] = {}
+
+
+def defop(name: str, doc: str, differentiable: bool = True):
+    """Register ``forward`` (the decorated function) with the VJP it names.
+
+    Used as::
+
+        @defop("exp", "e to the x, elementwise")
+        def exp_fwd(a): ...
+        @exp_fwd.vjp
+        def exp_vjp(g, out, args, need, saved, attrs): ...
+    """
+
+    def wrap(forward):
+        class _Pending:
+            def vjp(self, rule):
+                REGISTRY[name] = Op(name, forward, rule, doc, differentiable)
+                return rule
+
+        return _Pending()
+
+    return wrap
+
+
+def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``g`` over the axes numpy broadcasting added or stretched to reach ``shape``."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+@defop("add", "a + b")
+def _add(a, b):
+    return a + b, None
+
+
+@_add.vjp
+def _(g, out, args, need, saved, attrs):
+    return g, g
+
+
+@defop("sub", "a - b")
+def _sub(a, b):
+    return a - b, None
+
+
+@_sub.vjp
+def _(g, out, args, need, saved, attrs):
+    return g, (-g if need[1] else None)
+
+
+@defop("mul", "a * b (elementwise)")
+def _mul(a, b):
+    return a * b, None
+
+
+@_mul.vjp
+def _(g, out, args, need, saved, attrs):
+    a, b = args
+    return (g * b if need[0] else None), (g * a if need[1] else None)
+
+
+@defop("div", "a / b (elementwise)")
+def _div(a, b):
+    return a / b, None
+
+
+@_div.vjp
+def _(g, out, args, need, saved, attrs):
+    b = args[1]
+    ga = g / b if need[0] else None
+    gb = -g * out / b if need[1] else None
+    return ga, gb
+
+
+@defop("neg", "-a")
+def _neg(a):
+    return -a, None
+
+
+@_neg.vjp
+def _(g, out, args, need, saved, attrs):
+    return (-g,)
+
+
+@defop("pow", "a ** p for a constant exponent p")
+def _pow(a, *, p):
+    return a**p, None
+
+
+@_pow.vjp
+def _(g, out, args, need, saved, attrs):
+    p = attrs["p"]
+    a = args[0]
+    if p == 2:
+        return (2.0 * g * a,)
+    return (g * p * a ** (p - 1),)
+
+
+@defop("powt", "a ** b where the exponent b is a tensor too")
+def _powt(a, b):
+    return a**b, None
+
+
+@_powt.vjp
+def _(g, out, args, need, saved, attrs):
+    a, b = args
+    ga = g * b * a ** (b - 1) if need[0] else None
+    gb = None
+    if need[1]:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gb = g * out * np.log(a)
+    return ga, gb
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+def _matmul_check(a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul needs arrays of at least one dimension; use * for a scalar")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ShapeError(
+            f"matmul: cannot multiply shape {a.shape} by shape {b.shape}: the inner sizes "
+            f"{k_a} and {k_b} differ"
+        )
+
+
+@defop("matmul", "a @ b, matrix product (vectors are columns)")
+def _matmul(a, b):
+    _matmul_check(a, b)
+    return a @ b, None
+
+
+@_matmul.vjp
+def _(g, out, args, need, saved, attrs):
+    a, b = args
+    ga = gb = None
+    if a.ndim >= 2 and b.ndim >= 2:
+        if need[0]:
+            ga = g @ np.swapaxes(b, -1, -2)
+        if need[1]:
+            gb = np.swapaxes(a, -1, -2) @ g
+    elif a.ndim == 1 and b.ndim == 1:
+        ga = g * b if need[0] else None
+        gb = g * a if need[1] else None
+    elif a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
+        if need[0]:
+            ga = (b @ g[..., None])[..., 0]
+        if need[1]:
+            gb = a[:, None] * g[..., None, :]
+    else:  # (..., m, k) @ (k,) -> (..., m)
+        if need[0]:
+            ga = g[..., :, None] * b
+        if need[1]:
+            gb = (np.swapaxes(a, -1, -2) @ g[..., None])[..., 0]
+    return ga, gb
+
+
+@defop("transpose", "a transposed (axes reversed, or permuted by `axes`)")
+def _transpose(a, *, axes=None):
+    return np.transpose(a, axes), None
+
+
+@_transpose.vjp
+def _(g, out, args, need, saved, attrs):
+    axes = attrs.get("axes")
+    return (np.transpose(g, None if axes is None else np.argsort(axes)),)
+
+
+# --------------------------------------------------------------------------- reductions & shapes
+
+
+def _expand_reduced(g, ndim, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (as size 1), ready to broadcast."""
+    if keepdims:
+        return g
+    if axis is None:
+        return np.reshape(g, (1,) * ndim)
+    axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    return np.expand_dims(g, tuple(ax % ndim for ax in axes))
+
+
+@defop("sum", "sum over `axis` (all axes when None)")
+def _sum(a, *, axis=None, keepdims=False):
+    return np.sum(a, axis=axis, keepdims=keepdims), None
+
+
+@_sum.vjp
+def _(g, out, args, need, saved, attrs):
+    a = args[0]
+    g = _expand_reduced(g, a.ndim, attrs.get("axis"), attrs.get("keepdims", False))
+    return (np.broadcast_to(g, a.shape),)
+
+
+@defop("mean", "mean over `axis` (all axes when None)")
+def _mean(a, *, axis=None, keepdims=False):
+    return np.mean(a, axis=axis, keepdims=keepdims), None
+
+
+@_mean.vjp
+def _(g, out, args, need, saved, attrs):
+    a = args[0]
+    n = a.size // max(np.size(out), 1) if a.size else 1
+    g = _expand_reduced(g, a.ndim, attrs.get("axis"), attrs.get("keepdims", False))
+    return (np.broadcast_to(g / n, a.shape),)
+
+
+@defop("reshape", "the same entries in a new shape")
+def _reshape(a, *, shape):
+    try:
+        return np.reshape(a, shape), None
+    except ValueError:
+        raise ShapeError(f"reshape: cannot reshape {a.shape} ({a.size} entries) into {shape}") from None
+
+
+@_reshape.vjp
+def _(g, out, args, need, saved, attrs):
+    return (np.reshape(g, args[0].shape),)
+
+
+def _is_basic_index(index) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+@defop("getitem", "a[index]: indexing and slicing")
+def _getitem(a, *, index):
+    return a[index], None
+
+
+@_getitem.vjp
+def _(g, out, args, need, saved, attrs):
+    a = args[0]
+    index = attrs["index"]
+    grad = np.zeros(a.shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        grad[index] = g  # a basic index names every entry at most once
+    else:
+        np.add.at(grad, index, g)  # fancy indices may repeat: accumulate
+    return (grad,)
+
+
+@defop("concat", "join tensors along an existing `axis`")
+def _concat(*arrays, axis=0):
+    return np.concatenate(arrays, axis=axis), None
+
+
+@_concat.vjp
+def _(g, out, args, need, saved, attrs):
+    axis = attrs.get("axis", 0)
+    bounds = np.cumsum([x.shape[axis] for x in args])[:-1]
+    return tuple(np.split(g, bounds, axis=axis))
+
+
+@defop("stack", "join tensors along a new `axis`")
+def _stack(*arrays, axis=0):
+    return np.stack(arrays, axis=axis), None
+
+
+@_stack.vjp
+def _(g, out, args, need, saved, attrs):
+    axis = attrs.get("axis", 0)
+    return tuple(np.take(g, i, axis=axis) for i in range(len(args)))
+
+
+@defop("identity", "a copy of a: the book's dummy copy W^(t) (§10.2.2)")
+def _identity(a):
+    return a, None
+
+
+@_identity.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g,)
+
+
+# --------------------------------------------------------------------------- elementwise functions
+
+
+@defop("exp", "e ** a")
+def _exp(a):
+    return np.exp(a), None
+
+
+@_exp.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g * out,)
+
+
+@defop("log", "natural logarithm")
+def _log(a):
+    return np.log(a), None
+
+
+@_log.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g / args[0],)
+
+
+@defop("tanh", "hyperbolic tangent")
+def _tanh(a):
+    return np.tanh(a), None
+
+
+@_tanh.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g * (1.0 - out * out),)
+
+
+def _stable_sigmoid(a):
+    e = np.exp(-np.abs(a))  # never overflows
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@defop("sigmoid", "logistic function 1 / (1 + e^-a)")
+def _sigmoid(a):
+    return _stable_sigmoid(a).astype(a.dtype, copy=False), None
+
+
+@_sigmoid.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g * out * (1.0 - out),)
+
+
+@defop("relu", "max(a, 0)")
+def _relu(a):
+    return np.maximum(a, 0), None
+
+
+@_relu.vjp
+def _(g, out, args, need, saved, attrs):
+    return (g * (args[0] > 0),)
+
+
+# --------------------------------------------------------------------------- softmax & losses
+
+
+def _log_softmax(a, axis):
+    shifted = a - np.max(a, axis=axis, keepdims=True)  # largest entry becomes 0: exp cannot overflow
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+@defop("softmax", "exp(a) / sum(exp(a)) along `axis`")
+def _softmax(a, *, axis=0):
+    return np.exp(_log_softmax(a, axis)), None
+
+
+@_softmax.vjp
+def _(g, out, args, need, saved, attrs):
+    axis = attrs.get("axis", 0)
+    return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
+
+
+@defop("log_softmax", "log of softmax along `axis`, computed stably")
+def _logsm(a, *, axis=0):
+    return _log_softmax(a, axis), None
+
+
+@_logsm.vjp
+def _(g, out, args, need, saved, attrs):
+    axis = attrs.get("axis", 0)
+    return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+
+
+def _reduce(losses, reduction):
+    if reduction == "sum":
+        return np.sum(losses)
+    if reduction == "mean":
+        return np.mean(losses)
+    return losses
+
+
+def _reduced_grad(g, reduction, shape, dtype):
+    """The gradient of each unreduced loss term, from the gradient of the reduced loss."""
+    if reduction == "none":
+        return g
+    n = int(np.prod(shape)) if reduction == "mean" else 1
+    return np.full(shape, g / max(n, 1), dtype=dtype)
+
+
+def _check_reduction(reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def check_class_targets(target, logits_shape, axis) -> np.ndarray:
+    """Validate integer class labels for logits of ``logits_shape`` (classes along ``axis``)."""
+    target = np.asarray(target)
+    if not np.issubdtype(target.dtype, np.integer):
+        if np.issubdtype(target.dtype, np.floating) and np.all(np.mod(target, 1) == 0):
+            target = target.astype(np.int64)
+        else:
+            raise InputError(
+                f"cross_entropy: targets must be integer class labels, got dtype {target.dtype}"
+            )
+    ax = axis % len(logits_shape)
+    expected = logits_shape[:ax] + logits_shape[ax + 1 :]
+    if target.shape != expected:
+        raise ShapeError(
+            f"cross_entropy: logits of shape {logits_shape} with classes along axis {axis} need "
+            f"targets of shape {expected}, got {target.shape}"
+        )
+    k = logits_shape[ax]
+    if target.size and (target.min() < 0 or target.max() >= k):
+        bad = target[(target < 0) | (target >= k)].flat[0]
+        raise InputError(f"cross_entropy: class label {bad} is outside 0..{k - 1}")
+    return target.astype(np.intp, copy=False)
+
+
+@defop("cross_entropy", "-log softmax(logits)[target] along `axis`, reduced by `reduction`")
+def _xent(logits, target, *, axis=0, reduction="mean"):
+    _check_reduction(reduction)
+    target = check_class_targets(target, logits.shape, axis)
+    logp = _log_softmax(logits, axis)
+    picked = np.take_along_axis(logp, np.expand_dims(target, axis), axis=axis)
+    losses = -np.squeeze(picked, axis=axis)
+    return np.asarray(_reduce(losses, reduction), dtype=logits.dtype), (logp, target)
+
+
+@_xent.vjp
+def _(g, out, args, need, saved, attrs):
+    logp, target = saved
+    axis = attrs.get("axis", 0)
+    reduction = attrs.get("reduction", "mean")
+    per = _reduced_grad(g, reduction, target.shape, logp.dtype)
+    grad = np.exp(logp)  # softmax: eq. 10.18's y-hat
+    np.put_along_axis(
+        grad, np.expand_dims(target, axis),
+        np.take_along_axis(grad, np.expand_dims(target, axis), axis=axis) - 1.0, axis=axis,
+    )
+    return grad * np.expand_dims(per, axis), None
+
+
+@defop("mse", "mean squared error (a - b)^2, reduced by `reduction`")
+def _mse(a, b, *, reduction="mean"):
+    _check_reduction(reduction)
+    d = a - b
+    return np.asarray(_reduce(d * d, reduction), dtype=np.result_type(a, b)), None
+
+
+@_mse.vjp
+def _(g, out, args, need, saved, attrs):
+    a, b = args
+    d = a - b
+    reduction = attrs.get("reduction", "mean")
+    per = _reduced_grad(g, reduction, d.shape, d.dtype)
+    ga = 2.0 * per * d
+    return (ga if need[0] else None), (-ga if need[1] else None)
+
+
+@defop("bce_with_logits", "binary cross-entropy of sigmoid(logits) against 0/1 targets")
+def _bce(logits, target, *, reduction="mean"):
+    _check_reduction(reduction)
+    # log(1 + e^x) - x*y, written so that e^x never overflows
+    losses = np.maximum(logits, 0) - logits * target + np.log1p(np.exp(-np.abs(logits)))
+    return np.asarray(_reduce(losses, reduction), dtype=logits.dtype), None
+
+
+@_bce.vjp
+def _(g, out, args, need, saved, attrs):
+    x, y = args
+    reduction = attrs.get("reduction", "mean")
+    per = _reduced_grad(g, reduction, np.broadcast_shapes(x.shape, np.shape(y)), x.dtype)
+    gx = per * (_stable_sigmoid(x) - y) if need[0] else None
+    gy = -per * x if need[1] else None
+    return gx, gy
+
+
+def op_names() -> list[str]:
+    """The names of all registered ops, in registration order."""
+    return list(REGISTRY)
