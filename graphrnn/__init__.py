@@ -8,10 +8,14 @@ notation, unrolled in time, drawn and checked step by step.
 from .engine import *  # noqa: F401,F403 - the engine's public names
 from .engine import __all__ as _engine_all
 from .errors import (
-    AnomalyError, BackwardError, GradcheckError, GraphrnnError, InputError, ShapeError,
+    AnomalyError, BackwardError, DataError, GradcheckError, GraphrnnError, InputError, RenderError, ShapeError,
+    SpecError,
 )
+from .recurrence import Recurrence, Run, Unrolled
+from .zoo import load
 
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [
-    "AnomalyError", "BackwardError", "GradcheckError", "GraphrnnError", "InputError", "ShapeError",
+    "AnomalyError", "BackwardError", "DataError", "GradcheckError", "GraphrnnError", "InputError",
+    "RenderError", "ShapeError", "SpecError", "Recurrence", "Run", "Unrolled", "load",
 ]

@@ -32,3 +32,27 @@ class AnomalyError(GraphrnnError, FloatingPointError):
 
 class GradcheckError(GraphrnnError, AssertionError):
     """Analytic and numerical gradients disagree."""
+
+
+class SpecError(GraphrnnError, ValueError):
+    """A recurrence spec that cannot be used: names the line, the variable and the fix.
+
+    ``line`` and ``col`` are 1-based positions in the spec text (``None`` when the
+    problem is not tied to one place); ``variable`` is the name concerned, if any.
+    """
+
+    def __init__(self, message: str, line: int | None = None, col: int | None = None,
+                 variable: str | None = None, source: str | None = None):
+        self.message, self.line, self.col, self.variable, self.source = message, line, col, variable, source
+        where = ""
+        if line is not None:
+            where = f"{source + ':' if source else 'line '}{line}{':' + str(col) if col else ''}: "
+        super().__init__(where + message)
+
+
+class DataError(GraphrnnError, ValueError):
+    """Arrays given to a run that do not match the recurrence (missing, wrong shape, too short)."""
+
+
+class RenderError(GraphrnnError, RuntimeError):
+    """A drawing that cannot be produced (for example graphviz's ``dot`` is missing)."""

@@ -7,6 +7,7 @@ node at a time, for step-by-step displays; :func:`backward` simply runs it.
 
 from __future__ import annotations
 
+import operator
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +22,36 @@ def topological_order(root: Tensor, only_grad: bool = True) -> list[Tensor]:
 
     With ``only_grad`` (the default) the walk keeps to nodes that require a gradient.
     """
+    # Every node is created after its parents, so its ``uid`` is larger than theirs and
+    # sorting the reachable nodes by uid is a topological order.  That is much cheaper
+    # than a depth-first post-order; the latter remains as the fallback for a graph
+    # whose parents were rewired by hand (the check costs one comparison per edge).
+    nodes = [root]
+    seen = {id(root)}
+    stack = [root]
+    monotone = True
+    while stack:
+        node = stack.pop()
+        uid = node.uid
+        for parent in node.parents:
+            if id(parent) not in seen and (parent.requires_grad or not only_grad):
+                if parent.uid >= uid:
+                    monotone = False
+                seen.add(id(parent))
+                nodes.append(parent)
+                stack.append(parent)
+            elif parent.uid >= uid:
+                monotone = False
+    if monotone:
+        nodes.sort(key=_by_uid)
+        return nodes
+    return _depth_first_order(root, only_grad)
+
+
+_by_uid = operator.attrgetter("uid")
+
+
+def _depth_first_order(root: Tensor, only_grad: bool) -> list[Tensor]:
     order: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -76,14 +107,16 @@ def backward_steps(
         )
     grads: dict[int, np.ndarray] = {id(root): _seed(root, grad)}
     anomaly = MODE.anomaly
-    for node in reversed(topological_order(root)):
+    order = topological_order(root)
+    for i in range(len(order) - 1, -1, -1):  # runs once per node: kept lean
+        node = order[i]
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        if accumulate and (node.op is None or node.retains_grad):
+        op = node.op
+        if accumulate and (op is None or node.retains_grad):
             node.grad = g.copy() if node.grad is None else node.grad + g
         yield node, g
-        op = node.op
         if op is None:
             continue
         if node.freed:
@@ -93,13 +126,25 @@ def backward_steps(
                 f"pass retain_graph=True to the first call if you need to go back twice"
             )
         parents = node.parents
-        need = tuple(p.requires_grad for p in parents)
-        pgrads = op.vjp(g, node.data, tuple(p.data for p in parents), need, node.saved, node.attrs)
+        if len(parents) == 2:
+            p0, p1 = parents
+            need = (p0.requires_grad, p1.requires_grad)
+            args = (p0.data, p1.data)
+        elif len(parents) == 1:
+            need = (parents[0].requires_grad,)
+            args = (parents[0].data,)
+        else:
+            need = tuple([p.requires_grad for p in parents])
+            args = tuple([p.data for p in parents])
+        pgrads = op.vjp(g, node.data, args, need, node.saved, node.attrs)
         for parent, pg, wanted in zip(parents, pgrads, need):
             if not wanted or pg is None:
                 continue
-            if pg.shape != parent.data.shape:
-                pg = unbroadcast(pg, parent.data.shape)
+            data = parent.data
+            if pg.shape != data.shape:
+                pg = unbroadcast(pg, data.shape)
+            if pg.dtype != data.dtype:  # e.g. float32 x times a float64 constant: x's gradient is float32
+                pg = pg.astype(data.dtype)
             if anomaly:
                 anomaly_check(op, pg, parents, "backward")
             key = id(parent)

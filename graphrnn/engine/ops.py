@@ -67,15 +67,20 @@ def defop(name: str, doc: str, differentiable: bool = True):
 
 def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``g`` over the axes numpy broadcasting added or stretched to reach ``shape``."""
-    if g.shape == shape:
+    gshape = g.shape
+    if gshape == shape:
         return g
-    extra = g.ndim - len(shape)
+    extra = len(gshape) - len(shape)
     if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+        g = _add_reduce(g, axis=tuple(range(extra)))
+        gshape = g.shape
+    stretched = tuple([i for i, n in enumerate(shape) if n == 1 and gshape[i] != 1])
     if stretched:
-        g = g.sum(axis=stretched, keepdims=True)
-    return g.reshape(shape)
+        g = _add_reduce(g, axis=stretched, keepdims=True)
+    return g if g.shape == shape else g.reshape(shape)
+
+
+_add_reduce = np.add.reduce  # g.sum() without the Python wrapper (it runs on every broadcast operand)
 
 
 # --------------------------------------------------------------------------- arithmetic
@@ -182,8 +187,11 @@ def _matmul_check(a, b):
 
 @defop("matmul", "a @ b, matrix product (vectors are columns)")
 def _matmul(a, b):
-    _matmul_check(a, b)
-    return a @ b, None
+    try:
+        return a @ b, None
+    except ValueError:
+        _matmul_check(a, b)  # our message, naming both shapes (else numpy's, e.g. batch sizes)
+        raise
 
 
 @_matmul.vjp
@@ -192,9 +200,9 @@ def _(g, out, args, need, saved, attrs):
     ga = gb = None
     if a.ndim >= 2 and b.ndim >= 2:
         if need[0]:
-            ga = g @ np.swapaxes(b, -1, -2)
+            ga = g @ b.swapaxes(-1, -2)
         if need[1]:
-            gb = np.swapaxes(a, -1, -2) @ g
+            gb = a.swapaxes(-1, -2) @ g
     elif a.ndim == 1 and b.ndim == 1:
         ga = g * b if need[0] else None
         gb = g * a if need[1] else None
@@ -207,7 +215,7 @@ def _(g, out, args, need, saved, attrs):
         if need[0]:
             ga = g[..., :, None] * b
         if need[1]:
-            gb = (np.swapaxes(a, -1, -2) @ g[..., None])[..., 0]
+            gb = (a.swapaxes(-1, -2) @ g[..., None])[..., 0]
     return ga, gb
 
 
@@ -219,7 +227,9 @@ def _transpose(a, *, axes=None):
 @_transpose.vjp
 def _(g, out, args, need, saved, attrs):
     axes = attrs.get("axes")
-    return (np.transpose(g, None if axes is None else np.argsort(axes)),)
+    if axes is None:
+        return (np.transpose(g),)
+    return (np.transpose(g, np.argsort([ax % g.ndim for ax in axes])),)  # negative axes allowed
 
 
 # --------------------------------------------------------------------------- reductions & shapes

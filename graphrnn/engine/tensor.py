@@ -32,13 +32,14 @@ MODE = _Mode()
 class _Switch(contextlib.ContextDecorator):
     def __init__(self, attr: str, value: bool):
         self.attr, self.value = attr, value
+        self.saved: list[bool] = []  # a stack: one instance may be entered again (decorated recursion)
 
     def __enter__(self):
-        self.saved = getattr(MODE, self.attr)
+        self.saved.append(getattr(MODE, self.attr))
         setattr(MODE, self.attr, self.value)
 
     def __exit__(self, *exc):
-        setattr(MODE, self.attr, self.saved)
+        setattr(MODE, self.attr, self.saved.pop())
 
 
 def no_grad():
@@ -80,6 +81,7 @@ def detect_anomaly():
 
 
 _FLOAT_DEFAULT = np.float64
+_ADD, _SUB, _MUL, _DIV, _MATMUL = (REGISTRY[k] for k in ("add", "sub", "mul", "div", "matmul"))
 _counter = itertools.count()
 
 
@@ -185,28 +187,28 @@ class Tensor:
 
     # -- arithmetic ---------------------------------------------------------------------
     def __add__(self, other):
-        return F.add(self, other)
+        return apply(_ADD, self, other)
 
     def __radd__(self, other):
-        return F.add(other, self)
+        return apply(_ADD, other, self)
 
     def __sub__(self, other):
-        return F.sub(self, other)
+        return apply(_SUB, self, other)
 
     def __rsub__(self, other):
-        return F.sub(other, self)
+        return apply(_SUB, other, self)
 
     def __mul__(self, other):
-        return F.mul(self, other)
+        return apply(_MUL, self, other)
 
     def __rmul__(self, other):
-        return F.mul(other, self)
+        return apply(_MUL, other, self)
 
     def __truediv__(self, other):
-        return F.div(self, other)
+        return apply(_DIV, self, other)
 
     def __rtruediv__(self, other):
-        return F.div(other, self)
+        return apply(_DIV, other, self)
 
     def __pow__(self, other):
         return F.power(self, other)
@@ -215,10 +217,10 @@ class Tensor:
         return F.power(other, self)
 
     def __matmul__(self, other):
-        return F.matmul(self, other)
+        return apply(_MATMUL, self, other)
 
     def __rmatmul__(self, other):
-        return F.matmul(other, self)
+        return apply(_MATMUL, other, self)
 
     def __neg__(self):
         return apply(REGISTRY["neg"], self)
@@ -285,33 +287,53 @@ def anomaly_check(op: Op, out: np.ndarray, parents, stage: str) -> None:
 
 def apply(op: Op, *inputs, **attrs) -> Tensor:
     """Run ``op`` forward on tensors (or array-likes) and record the node in the graph."""
-    parents = tuple(x if isinstance(x, Tensor) else _constant(x, inputs) for x in inputs)
+    # This runs once per op, so it is written for speed: no generator expressions,
+    # and the common one- and two-operand cases are spelled out.
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            parents = tuple(x if isinstance(x, Tensor) else _constant(x, inputs) for x in inputs)
+            break
+    else:
+        parents = inputs
     try:
-        data, saved = op.forward(*[p.data for p in parents], **attrs)
+        n = len(parents)
+        if n == 2:
+            data, saved = op.forward(parents[0].data, parents[1].data, **attrs)
+        elif n == 1:
+            data, saved = op.forward(parents[0].data, **attrs)
+        else:
+            data, saved = op.forward(*[p.data for p in parents], **attrs)
     except ShapeError as exc:
         raise ShapeError(_name_operands(str(exc), parents)) from None
     except ValueError as exc:  # numpy's broadcasting message, with our operand names added
         shapes = " and ".join(_describe(p) for p in parents)
         raise ShapeError(f"{op.name}: operands do not fit ({shapes}): {exc}") from None
-    out = Tensor.__new__(Tensor)
+    out = _new_tensor(Tensor)
     out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
     out.grad = None
     out.name = None
-    out.saved = None
     out.retains_grad = False
     out.freed = False
     out.uid = next(_counter)
     if MODE.grad_enabled:
-        out.requires_grad = op.differentiable and any(p.requires_grad for p in parents)
+        requires = False
+        if op.differentiable:
+            for p in parents:
+                if p.requires_grad:
+                    requires = True
+                    break
+        out.requires_grad = requires
         out.op, out.parents, out.attrs = op, parents, attrs
-        if out.requires_grad:
-            out.saved = saved
+        out.saved = saved if requires else None
     else:
         out.requires_grad = False
-        out.op, out.parents, out.attrs = None, (), {}
+        out.op, out.parents, out.attrs, out.saved = None, (), {}, None
     if MODE.anomaly:
         anomaly_check(op, out.data, parents, "forward")
     return out
+
+
+_new_tensor = object.__new__
 
 
 def _name_operands(message: str, parents) -> str:

@@ -1,0 +1,502 @@
+"""A :class:`Recurrence`: a checked spec, kept as the book's folded graph (§10.1).
+
+The folded graph is a ``networkx.MultiDiGraph`` over the variables; each edge
+``u -> v`` is one use of ``u`` in ``v``'s equation and carries its ``delay``
+(1 for ``h[t-1]``, 0 for the same step, -1 for ``g[t+1]``) and the parameter it
+passes through (``W`` in ``W @ h[t-1]``), if any.  A recurrence is valid when
+every cycle of that graph crosses a delay: a cycle whose delays add up to zero is
+an algebraic loop, a variable that would need its own value to compute itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from ..errors import SpecError
+from .shapes import BATCH, Shape, ShapeInference
+from .spec import (
+    LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, children, parse_spec, references, walk,
+)
+
+MODES = ("teacher", "free", "scheduled")
+
+
+@dataclass
+class Variable:
+    """One per-step variable (or context input) of a recurrence.
+
+    ``kind`` is ``"input"``, ``"target"``, ``"context"`` (one vector for the whole
+    sequence), ``"computed"`` (defined by an equation) or ``"fed"`` (free-running
+    mode's stand-in for a target fed back as input).  ``shape`` uses ``"B"`` for
+    the batch: ``(n, "B")`` columns, ``("B",)`` class labels, ``()`` numbers.
+    """
+
+    name: str
+    kind: str
+    shape: tuple
+    classes: int | None = None
+    anchor: str | None = None  # "t", "tau" (last step only) or None (data)
+    init: str | None = None  # value outside the steps: "zero", "learned" or None (an error)
+    line: int | None = None
+    feedback_of: str | None = None
+
+    @property
+    def rows(self) -> int | None:
+        return self.shape[0] if len(self.shape) == 2 else None
+
+    @property
+    def is_label(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def is_loss_like(self) -> bool:
+        return self.shape == ()
+
+
+def _enclosing_params(expr, params: set[str]):
+    """Yield (ref_or_name, param) for every variable use, with the innermost parameter
+    whose matrix product it sits under (``W`` for ``h[t-1]`` in ``W @ h[t-1]``)."""
+    stack = [(expr, None, False)]
+    while stack:
+        node, param, target = stack.pop()
+        if isinstance(node, Ref):
+            yield node, param, target
+        elif isinstance(node, Name) and node.name not in params:
+            yield node, param, target
+        elif isinstance(node, Bin) and node.op == "@":
+            left = node.left.operand if isinstance(node.left, Transpose) else node.left
+            inner = left.name if isinstance(left, Name) and left.name in params else param
+            stack.append((node.right, inner, target))
+            stack.append((node.left, param, target))
+        elif isinstance(node, Call) and node.fn in LOSSES:
+            stack.append((node.args[1], param, True))
+            stack.append((node.args[0], param, target))
+        else:
+            stack.extend((c, param, target) for c in reversed(children(node)))
+
+
+def _rename_inputs(expr, renames: dict[str, str]):
+    """``expr`` with input uses (not loss targets) of ``renames``' keys renamed."""
+    if isinstance(expr, Ref):
+        return replace(expr, name=renames[expr.name]) if expr.name in renames else expr
+    if isinstance(expr, Call) and expr.fn in LOSSES:
+        return replace(expr, args=(_rename_inputs(expr.args[0], renames), expr.args[1]))
+    if isinstance(expr, Call):
+        return replace(expr, args=tuple(_rename_inputs(a, renames) for a in expr.args))
+    if isinstance(expr, Bin):
+        return replace(expr, left=_rename_inputs(expr.left, renames), right=_rename_inputs(expr.right, renames))
+    if isinstance(expr, Unary | Transpose):
+        return replace(expr, operand=_rename_inputs(expr.operand, renames))
+    return expr
+
+
+class Recurrence:
+    """A recurrence in the book's notation, parsed, shape-checked and folded.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.Recurrence('''
+    ... size H = 4
+    ... input x: 3
+    ... target y: class 2
+    ... state h: H
+    ... h[t] = tanh(b + W @ h[t-1] + U @ x[t])
+    ... o[t] = c + V @ h[t]
+    ... L[t] = cross_entropy(o[t], y[t])
+    ... ''')
+    >>> rec.param_shapes
+    {'b': (4, 1), 'W': (4, 4), 'U': (4, 3), 'c': (2, 1), 'V': (2, 4)}
+    >>> sorted((u, v, d["delay"], d["param"]) for u, v, d in rec.folded.edges(data=True))[:3]
+    [('h', 'h', 1, 'W'), ('h', 'o', 0, 'V'), ('o', 'L', 0, None)]
+    """
+
+    def __init__(self, text: str, source: str | None = None, sizes: dict[str, int] | None = None,
+                 name: str | None = None):
+        self.spec = spec = parse_spec(text, source)
+        self.source = source
+        self.name = name or (Path(source).stem if source else "recurrence")
+        self.text = text
+        self.title = spec.title
+        self.sizes = self._resolve_sizes(sizes or {})
+        self.equations: dict[str, Equation] = {eq.name: eq for eq in spec.equations}
+        self._check_names()
+        self.variables: dict[str, Variable] = {}
+        self.param_shapes: dict[str, tuple[int, int]] = {}
+        self._infer_shapes()
+        self.losses = self._loss_names()
+        self._mode_equations = {mode: self._equations_for(mode) for mode in MODES}
+        self.folded = self.folded_graph("teacher")
+        for mode in MODES:
+            self._check_loops(mode)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_file(cls, path, sizes=None) -> "Recurrence":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None
+        return cls(text, source=str(path), sizes=sizes, name=path.stem)
+
+    # ------------------------------------------------------------------ checks
+    def _error(self, message, line=None, col=None, variable=None):
+        return SpecError(message, line, col, variable=variable, source=self.source)
+
+    def _resolve_sizes(self, overrides: dict) -> dict[str, int]:
+        sizes = dict(self.spec.sizes)
+        for key, value in overrides.items():
+            if key not in sizes:
+                known = ", ".join(sizes) or "none"
+                raise self._error(f"unknown size {key!r} (the spec's sizes: {known})", variable=key)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+                raise self._error(f"size {key} must be a whole number from 1 to 1,000,000, not {value!r}",
+                                  variable=key)
+            sizes[key] = int(value)
+        return sizes
+
+    def _size(self, value, line, name) -> int:
+        if isinstance(value, int):
+            return value
+        if value not in self.sizes:
+            raise self._error(f"size {value!r} of {name} is not declared; add `size {value} = ...`",
+                              line, variable=name)
+        return self.sizes[value]
+
+    def _check_names(self) -> None:
+        spec = self.spec
+        data = set(spec.inputs) | set(spec.targets)
+        indexed: dict[str, Ref] = {}
+        bare: dict[str, Name] = {}
+        for eq in spec.equations + list(spec.feedbacks.values()):
+            for node in walk(eq.expr):
+                if isinstance(node, Ref):
+                    indexed.setdefault(node.name, node)
+                    if node.name not in self.equations and node.name not in data:
+                        raise self._error(
+                            f"{node.name!r} is used in `{node.text}` but no equation defines it and it is not "
+                            f"declared; declare it as data (`input {node.name}: SIZE` or `target {node.name}: "
+                            f"class K`) or write an equation `{node.name}[t] = ...`",
+                            node.line, node.col, node.name)
+                    if eq.anchor == "t" and node.anchor == "tau":
+                        raise self._error(f"`{node.text}`: an equation for every step t cannot use the last step "
+                                          f"tau; define {eq.name} at [tau] too", node.line, node.col, node.name)
+                    if eq.anchor == "tau" and node.anchor == "t":
+                        raise self._error(f"`{node.text}`: in an equation for the last step, write {node.name}[tau] "
+                                          f"(or tau-1, ...), not t", node.line, node.col, node.name)
+                    target = self.equations.get(node.name)
+                    if target is not None and target.anchor == "tau" and eq.anchor == "t":
+                        raise self._error(f"{node.name} is defined only at the last step (line {target.line}); "
+                                          f"it cannot be used at every step", node.line, node.col, node.name)
+                elif isinstance(node, Name):
+                    bare.setdefault(node.name, node)
+        for name, node in bare.items():
+            if name in indexed or name in self.equations or name in spec.inputs or name in spec.targets:
+                raise self._error(f"{name!r} is a per-step variable but appears here without a step; write "
+                                  f"{name}[t] (bare names are parameters)", node.line, node.col, name)
+        for name in spec.states:
+            if name not in self.equations:
+                raise self._error(f"state {name!r} is declared but no equation defines it; write `{name}[t] = ...`",
+                                  spec.lines.get(name) or None, variable=name)
+        for name, (_, line) in spec.inits.items():
+            if name not in self.equations and name not in data:
+                raise self._error(f"`init {name}` names no variable of the spec", line, variable=name)
+        for name, eq in spec.feedbacks.items():
+            if name not in spec.targets and name not in spec.inputs:
+                raise self._error(f"feedback {name!r}: only a target or input can be replaced by the model's "
+                                  f"output", eq.line, variable=name)
+        for name in spec.contexts:
+            if name not in bare:
+                raise self._error(f"context {name!r} is declared but never used", spec.lines[name], variable=name)
+        self._bare = bare
+
+    def _infer_shapes(self) -> None:
+        spec = self.spec
+        inf = ShapeInference(self.source)
+        shapes: dict[str, Shape] = {}
+        for name, size in spec.inputs.items():
+            shapes[name] = inf.column(self._size(size, spec.lines[name], name))
+        for name, size in spec.contexts.items():
+            shapes[name] = inf.column(self._size(size, spec.lines[name], name))
+        for name, (kind, size) in spec.targets.items():
+            n = self._size(size, spec.lines[name], name)
+            shapes[name] = inf.label(n) if kind == "class" else inf.column(n)
+        for name, size in spec.states.items():
+            shapes[name] = inf.column(self._size(size, spec.lines.get(name), name))
+        for name, shape in spec.params.items():
+            inf.param(name, tuple(self._size(d, spec.lines[name], name) for d in shape))
+
+        class Defer(Exception):
+            pass
+
+        def lookup(node):
+            if isinstance(node, Name):
+                return shapes[node.name] if node.name in spec.contexts else inf.param(node.name)
+            if node.name not in shapes:
+                raise Defer(node.name)
+            return shapes[node.name]
+
+        pending = list(spec.equations) + list(spec.feedbacks.values())
+        while pending:
+            progress, waiting = False, []
+            for eq in pending:
+                try:
+                    shape = inf.infer(eq.expr, lookup)
+                except Defer:
+                    waiting.append(eq)
+                    continue
+                progress = True
+                if eq.name in shapes:
+                    inf.unify_shapes(eq.expr, shapes[eq.name], shape, f"{eq.name} is declared or used as")
+                else:
+                    shapes[eq.name] = shape
+            pending = waiting
+            if pending and not progress:
+                # a cycle of not-yet-shaped variables: guess each is a column and let unification decide
+                for eq in pending:
+                    shapes.setdefault(eq.name, inf.column(None))
+        for name, shape in inf.params.items():
+            dims = inf.resolve(shape)
+            if any(d is None for d in dims):
+                which = "rows" if dims[0] is None else "columns"
+                line = self._bare[name].line if name in self._bare else None
+                raise self._error(
+                    f"cannot infer the {which} of parameter {name!r} from the equations; declare its shape, "
+                    f"e.g. `param {name}: {dims[0] or 'ROWS'} x {dims[1] or 'COLS'}`", line, variable=name)
+            self.param_shapes[name] = dims
+        for name, shape in shapes.items():
+            dims = inf.resolve(shape)
+            if any(d is None for d in dims):
+                eq = self.equations.get(name)
+                raise self._error(f"cannot infer the size of {name!r}; declare it with `state {name}: SIZE`",
+                                  eq.line if eq else None, variable=name)
+            classes = inf.dims.get(shape.classes) if shape.is_label else None
+            if name in spec.inputs:
+                kind, anchor = "input", None
+            elif name in spec.targets:
+                kind, anchor = "target", None
+            elif name in spec.contexts:
+                kind, anchor = "context", None
+            else:
+                kind, anchor = "computed", self.equations[name].anchor
+            init = spec.inits.get(name, (None,))[0]
+            if kind == "computed" and init is None:
+                init = "zero"
+            if init == "learned" and (classes is not None or kind != "computed"):
+                raise self._error(f"only a computed vector can have a learned initial value; {name!r} cannot",
+                                  spec.inits[name][1], variable=name)
+            line = self.equations[name].line if name in self.equations else spec.lines.get(name)
+            self.variables[name] = Variable(name, kind, dims, classes, anchor, init, line)
+        for name, eq in spec.feedbacks.items():
+            pass  # shapes already unified with the target's above
+        self._shapes = shapes
+
+    def _loss_names(self) -> list[str]:
+        names = self.spec.losses or (["L"] if "L" in self.equations else [])
+        if not self.spec.losses and not names:
+            used = {r.name for eq in self.spec.equations for r in references(eq.expr)}
+            names = [n for n, v in self.variables.items()
+                     if v.kind == "computed" and v.shape == () and n not in used]
+        for name in names:
+            var = self.variables.get(name)
+            if var is None or var.kind != "computed":
+                raise self._error(f"loss {name!r} is not a variable defined by an equation", variable=name)
+            if var.shape != ():
+                raise self._error(f"loss {name!r} must be one number per step (e.g. cross_entropy(...)), "
+                                  f"but has shape {var.shape}", var.line, variable=name)
+        return names
+
+    # ------------------------------------------------------------------ modes
+    def fed_name(self, name: str) -> str:
+        """The name of free-running mode's stand-in for target ``name`` fed back as input."""
+        fed = f"{name}_fed"
+        while fed in self.variables or fed in self.param_shapes:
+            fed += "_"
+        return fed
+
+    def _equations_for(self, mode: str) -> dict[str, Equation]:
+        eqs = dict(self.equations)
+        if mode == "teacher" or not self.spec.feedbacks:
+            return eqs
+        renames = {name: self.fed_name(name) for name in self.spec.feedbacks}
+        eqs = {n: replace(eq, expr=_rename_inputs(eq.expr, renames)) for n, eq in eqs.items()}
+        for name, fb in self.spec.feedbacks.items():
+            fed = renames[name]
+            truth = Ref(fb.line, 1, f"{name}[t]", name, 0, "t")
+            args = (fb.expr, truth) if mode == "scheduled" else (fb.expr,)
+            eqs[fed] = Equation(fed, "t", Call(fb.line, 1, f"feed({fb.expr.text})", "feed", args), fb.line,
+                                fb.text)
+            var = self.variables[name]
+            self.variables.setdefault(fed, Variable(fed, "fed", var.shape, var.classes, "t",
+                                                    self.spec.inits.get(name, ("zero",))[0] or "zero",
+                                                    fb.line, feedback_of=name))
+        return eqs
+
+    def mode_equations(self, mode: str = "teacher") -> dict[str, Equation]:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        return self._mode_equations[mode]
+
+    # ------------------------------------------------------------------ folded graph
+    def folded_graph(self, mode: str = "teacher") -> nx.MultiDiGraph:
+        """The folded graph for ``mode`` (``"teacher"`` is the spec as written)."""
+        eqs = self.mode_equations(mode) if hasattr(self, "_mode_equations") else self._equations_for(mode)
+        g = nx.MultiDiGraph(name=self.name, mode=mode)
+        used = {n for eq in eqs.values() for n in self._names_in(eq)} | set(eqs)
+        for name, var in self.variables.items():
+            if name in used:
+                g.add_node(name, kind=self._role(name), shape=var.shape, classes=var.classes, anchor=var.anchor,
+                           init=var.init, line=var.line, feedback_of=var.feedback_of)
+        params = set(self.param_shapes)
+        for name, eq in eqs.items():
+            for node, param, target in _enclosing_params(eq.expr, params):
+                delay = node.delay if isinstance(node, Ref) else 0
+                g.add_edge(node.name, name, delay=delay, param=param, text=node.text, line=eq.line,
+                           target=target, context=isinstance(node, Name))
+        return g
+
+    def _names_in(self, eq):
+        for node in walk(eq.expr):
+            if isinstance(node, Ref) or (isinstance(node, Name) and node.name in self.spec.contexts):
+                yield node.name
+
+    def _role(self, name: str) -> str:
+        """The role a drawing gives a variable: input, context, target, loss, fed or computed."""
+        var = self.variables[name]
+        if var.kind != "computed":
+            return var.kind
+        return "loss" if name in self.losses else "computed"
+
+    def _check_loops(self, mode: str) -> None:
+        g = self.folded_graph(mode)
+        same_step = nx.DiGraph((u, v) for u, v, d in g.edges(data=True) if d["delay"] == 0)
+        try:
+            cycle = nx.find_cycle(same_step)
+        except nx.NetworkXNoCycle:
+            return
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        first = self.equations.get(names[0]) or self.equations.get(names[1])
+        where = " in free-running mode" if mode != "teacher" else ""
+        raise self._error(
+            f"algebraic loop{where}: {' -> '.join(n + '[t]' for n in names)} (total delay 0): each of these "
+            f"needs the others at the same step; make one use the previous step, e.g. `{names[0]}[t-1]`",
+            first.line if first else None, variable=names[0])
+
+    # ------------------------------------------------------------------ descriptions
+    @property
+    def parameter_count(self) -> int:
+        return sum(r * c for r, c in self.param_shapes.values()) + sum(
+            v.rows for v in self.variables.values() if v.init == "learned" and v.kind == "computed")
+
+    def learned_inits(self) -> dict[str, str]:
+        """Variable -> name of the parameter holding its learned initial value."""
+        out = {}
+        for name, var in self.variables.items():
+            if var.kind == "computed" and var.init == "learned":
+                pname = f"{name}0"
+                while pname in self.param_shapes or pname in self.variables:
+                    pname += "_"
+                out[name] = pname
+        return out
+
+    def all_param_shapes(self) -> dict[str, tuple[int, int]]:
+        """Shapes of every parameter, the learned initial states included."""
+        shapes = dict(self.param_shapes)
+        for var, pname in self.learned_inits().items():
+            shapes[pname] = (self.variables[var].rows, 1)
+        return shapes
+
+    def describe(self) -> str:
+        """A readable summary: equations, declarations, shapes, parameter count and folded edges."""
+        lines = [f"{self.name}" + (f" - {self.title}" if self.title else ""), "", "equations:"]
+        lines += [f"  {eq.text}" for eq in self.spec.equations]
+        if self.spec.feedbacks:
+            lines += ["", "fed back in free-running mode:"] + [f"  {eq.text}" for eq in self.spec.feedbacks.values()]
+        lines += ["", "variables:"]
+        for name, var in self.variables.items():
+            if var.kind == "fed":
+                continue
+            shape = "class label" + f" (of {var.classes})" if var.is_label else (
+                "number per step" if var.shape == () else f"{var.rows} x B")
+            extra = f", outside the steps: {var.init}" if var.kind == "computed" and self._needs_init(name) else ""
+            extra += ", loss" if name in self.losses else ""
+            when = " (last step only)" if var.anchor == "tau" else ""
+            lines.append(f"  {name:<10} {var.kind:<9} {shape}{when}{extra}")
+        lines += ["", "parameters:"]
+        for name, (r, c) in self.all_param_shapes().items():
+            lines.append(f"  {name:<10} {r} x {c}")
+        lines.append(f"  total: {self.parameter_count} numbers, the same at every step")
+        lines += ["", "folded graph edges (delay 1 = the black square):"]
+        for u, v, d in self.folded.edges(data=True):
+            via = f" via {d['param']}" if d["param"] else ""
+            lines.append(f"  {u} -> {v}  delay {d['delay']}{via}")
+        return "\n".join(lines)
+
+    def _needs_init(self, name: str) -> bool:
+        return any(d["delay"] != 0 for _, _, d in self.folded.in_edges(name, data=True)) or any(
+            d["delay"] != 0 for _, _, d in self.folded.out_edges(name, data=True))
+
+    def __repr__(self):
+        return f"<Recurrence {self.name}: {', '.join(eq.name for eq in self.spec.equations)}>"
+
+    # ------------------------------------------------------------------ unrolling (see unroll.py)
+    def unroll(self, T: int, mode: str = "teacher"):
+        """The time-unfolded DAG of ``T`` steps (an :class:`~graphrnn.recurrence.unroll.Unrolled`)."""
+        from .unroll import Unrolled
+
+        return Unrolled.build(self, T, mode)
+
+    def run(self, inputs, params=None, T=None, mode="teacher", **options):
+        """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.recurrence.unroll.run`."""
+        from .unroll import run
+
+        return run(self, inputs, params=params, T=T, mode=mode, **options)
+
+    def init_params(self, seed: int = 0, dtype=np.float64) -> dict[str, np.ndarray]:
+        """Random parameters: matrices ~ N(0, 1/cols), columns (biases, learned states) ~ N(0, 0.1²)."""
+        rng = np.random.default_rng(seed)
+        out = {}
+        for name, (r, c) in self.all_param_shapes().items():
+            scale = 0.1 if c == 1 else 1.0 / math.sqrt(c)
+            out[name] = (rng.standard_normal((r, c)) * scale).astype(dtype)
+        return out
+
+    def steps_needed(self, name: str, T: int) -> tuple[int, int]:
+        """The first and last step at which data variable ``name`` is read in a ``T``-step unroll."""
+        lo, hi = None, None
+        for eq in self.equations.values():
+            for ref in references(eq.expr):
+                if ref.name != name:
+                    continue
+                steps = (1 + ref.offset, T + ref.offset) if eq.anchor == "t" else (T + ref.offset, T + ref.offset)
+                if ref.anchor == "tau":
+                    steps = (T + ref.offset, T + ref.offset)
+                lo = steps[0] if lo is None else min(lo, steps[0])
+                hi = steps[1] if hi is None else max(hi, steps[1])
+        for fb_name, fb in self.spec.feedbacks.items():
+            if fb_name == name:
+                lo, hi = min(lo or 1, 1), max(hi or T, T)
+        return (lo or 1, hi or T)
+
+    def random_inputs(self, T: int, batch: int = 1, seed: int = 0, dtype=np.float64) -> dict[str, np.ndarray]:
+        """Random data for every input, target and context, long enough for ``T`` steps."""
+        rng = np.random.default_rng(seed)
+        bce_targets = {node.args[1].name for eq in self.equations.values() for node in walk(eq.expr)
+                       if isinstance(node, Call) and node.fn == "bce_with_logits" and isinstance(node.args[1], Ref)}
+        out = {}
+        for name, var in self.variables.items():
+            if var.kind == "context":
+                out[name] = rng.standard_normal((var.rows, batch)).astype(dtype)
+            elif var.kind in ("input", "target"):
+                n = max(self.steps_needed(name, T)[1], T)
+                if var.is_label:
+                    out[name] = rng.integers(0, var.classes, size=(n, batch))
+                elif name in bce_targets:
+                    out[name] = rng.integers(0, 2, size=(n, var.rows, batch)).astype(dtype)
+                else:
+                    out[name] = rng.standard_normal((n, var.rows, batch)).astype(dtype)
+        return out

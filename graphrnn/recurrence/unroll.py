@@ -1,0 +1,605 @@
+"""Unrolling a recurrence in time (§10.1, fig. 10.2) and running it on the engine.
+
+:meth:`Recurrence.unroll` gives an :class:`Unrolled`: a ``networkx.DiGraph``
+whose nodes are per-step variables (``"h[3]"``), the initial/boundary values
+(``"h[0]"``), the data (``"x[3]"``) and the shared parameters (``"W"``), with an
+evaluation :attr:`~Unrolled.order` found by topological sort: each group of
+mutually recurrent variables runs forwards in time when its delays are positive,
+backwards when negative (a bidirectional RNN's ``g[t] = f(g[t+1], x[t])``), and
+through a general topological sort when it mixes both.
+
+:func:`run` evaluates that order on numpy data, building engine tensors.  Each
+use of a parameter at step t goes through its own identity node ``W^(t)`` — the
+book's dummy copies (§10.2.2) — so the contribution of every step to ∇W is a
+real gradient in the graph, and the contributions add up to ∇W.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from .. import engine as E
+from ..engine.tensor import Tensor
+from ..errors import DataError, SpecError
+from .recurrence import Recurrence
+from .spec import Bin, Call, Name, Num, Ref, Transpose, Unary, references
+
+
+def key(name: str, t: int) -> str:
+    """The unrolled graph's name for ``name`` at step ``t``: ``"h[3]"``."""
+    return f"{name}[{t}]"
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+def _steps(rec: Recurrence, name: str, T: int) -> range:
+    return range(T, T + 1) if rec.variables[name].anchor == "tau" else range(1, T + 1)
+
+
+def _in_range(rec: Recurrence, name: str, s: int, T: int) -> bool:
+    return s == T if rec.variables[name].anchor == "tau" else 1 <= s <= T
+
+
+def _source_step(ref: Ref, t: int, T: int) -> int:
+    return (T if ref.anchor == "tau" else t) + ref.offset
+
+
+def evaluation_order(rec: Recurrence, T: int, mode: str = "teacher") -> list[tuple[str, int]]:
+    """(variable, step) pairs in an order where everything is computed before it is used."""
+    if not isinstance(T, (int, np.integer)) or isinstance(T, bool) or T < 1:
+        raise SpecError(f"the number of steps T must be a whole number of at least 1, not {T!r}")
+    eqs = rec.mode_equations(mode)
+    rank = {name: i for i, name in enumerate(eqs)}
+    dg = nx.DiGraph()
+    dg.add_nodes_from(eqs)
+    delays: dict[tuple[str, str], set[int]] = {}
+    for name, eq in eqs.items():
+        for ref in references(eq.expr):
+            if ref.name in eqs:
+                dg.add_edge(ref.name, name)
+                delays.setdefault((ref.name, name), set()).add(ref.delay)
+    sccs = list(nx.strongly_connected_components(dg))
+    cond = nx.condensation(dg, sccs)
+    order: list[tuple[str, int]] = []
+    for c in nx.lexicographical_topological_sort(cond, key=lambda c: min(rank[m] for m in cond.nodes[c]["members"])):
+        members = cond.nodes[c]["members"]
+        inner = {d for (u, v), ds in delays.items() if u in members and v in members for d in ds}
+        same_step = nx.DiGraph()
+        same_step.add_nodes_from(members)
+        same_step.add_edges_from((u, v) for (u, v), ds in delays.items() if u in members and v in members and 0 in ds)
+        within = list(nx.lexicographical_topological_sort(same_step, key=rank.get))
+        if all(d >= 0 for d in inner) or all(d <= 0 for d in inner):
+            times = range(1, T + 1) if all(d >= 0 for d in inner) else range(T, 0, -1)
+            for t in times:
+                order.extend((v, t) for v in within if _in_range(rec, v, t, T))
+        else:
+            order.extend(_general_order(rec, eqs, members, T))
+    return order
+
+
+def _general_order(rec, eqs, members, T):
+    g = nx.DiGraph()
+    for v in members:
+        for t in _steps(rec, v, T):
+            g.add_node((v, t))
+            for ref in references(eqs[v].expr):
+                s = _source_step(ref, t, T)
+                if ref.name in members and _in_range(rec, ref.name, s, T):
+                    g.add_edge((ref.name, s), (v, t))
+    try:
+        return list(nx.lexicographical_topological_sort(g, key=lambda n: (n[1], n[0])))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(g)
+        names = " -> ".join(key(*u) for u, _ in cycle) + " -> " + key(*cycle[0][0])
+        raise SpecError(f"algebraic loop across steps: {names}; the delays of these equations cancel out, so "
+                        f"each value needs itself", variable=cycle[0][0][0]) from None
+
+
+# ------------------------------------------------------------------------------ the graph
+
+
+class Unrolled(nx.DiGraph):
+    """The time-unfolded DAG of a recurrence (a ``networkx.DiGraph``).
+
+    Node attributes: ``var`` (the variable), ``t`` (the step; ``None`` for
+    parameters and contexts) and ``kind`` (``computed``, ``loss``, ``fed``,
+    ``input``, ``target``, ``context``, ``initial`` or ``parameter``).  Edges
+    between variables carry ``delay`` and ``param`` as in the folded graph;
+    edges from a parameter node mark where it is used.
+
+    >>> import graphrnn as gr
+    >>> un = gr.load("fig10_3").unroll(3)
+    >>> un.order[:3]
+    ['h[1]', 'o[1]', 'L[1]']
+    >>> un.nodes["h[2]"]["t"], sorted(un.predecessors("h[2]"))
+    (2, ['U', 'W', 'b', 'h[1]', 'x[2]'])
+    """
+
+    rec: Recurrence
+    T: int
+    mode: str
+    plan: list
+
+    @classmethod
+    def build(cls, rec: Recurrence, T: int, mode: str = "teacher") -> "Unrolled":
+        plan = evaluation_order(rec, T, mode)
+        g = cls(name=f"{rec.name} unrolled over {T} steps")
+        g.rec, g.T, g.mode, g.plan = rec, T, mode, plan
+        eqs = rec.mode_equations(mode)
+        params = set(rec.param_shapes)
+        from .recurrence import _enclosing_params
+
+        inits = rec.learned_inits()
+        for v, t in plan:
+            here = key(v, t)
+            g.add_node(here, var=v, t=t, kind=rec._role(v) if v in rec.equations else rec.variables[v].kind)
+            for node, param, target in _enclosing_params(eqs[v].expr, params):
+                if isinstance(node, Name):
+                    g.add_node(node.name, var=node.name, t=None, kind="context")
+                    src = node.name
+                else:
+                    s = _source_step(node, t, T)
+                    src = key(node.name, s)
+                    var = rec.variables[node.name]
+                    if src not in g:
+                        if var.kind in ("input", "target"):
+                            kind = var.kind
+                        else:
+                            kind = "computed" if _in_range(rec, node.name, s, T) else "initial"
+                        g.add_node(src, var=node.name, t=s, kind=kind,
+                                   learned=inits.get(node.name) if kind == "initial" else None)
+                if g.has_edge(src, here):
+                    g.edges[src, here]["params"] += (param,)
+                else:
+                    g.add_edge(src, here, delay=node.delay if isinstance(node, Ref) else 0, param=param,
+                               params=(param,), target=target)
+            for node in (n for n in _walk_names(eqs[v].expr) if n in params):
+                g.add_node(node, var=node, t=None, kind="parameter")
+                g.add_edge(node, here, kind="parameter")
+        return g
+
+    @property
+    def order(self) -> list[str]:
+        """Node names of the computed variables, in evaluation order."""
+        return [key(v, t) for v, t in self.plan]
+
+    def run(self, inputs, params=None, **options) -> "Run":
+        """Evaluate this unrolled graph (see :func:`run`)."""
+        return run(self.rec, inputs, params=params, T=self.T, mode=self.mode, _plan=self.plan, **options)
+
+
+def _walk_names(expr):
+    from .spec import walk
+
+    seen = []
+    for node in walk(expr):
+        if isinstance(node, Name) and node.name not in seen:
+            seen.append(node.name)
+    return seen
+
+
+# ------------------------------------------------------------------------------ running
+
+
+@dataclass
+class Run:
+    """What a run of an unrolled recurrence produced.
+
+    ``values`` and ``grads`` are keyed like the unrolled graph (``"h[3]"``, ``"W"``);
+    ``grads`` holds ∂loss/∂(node) for every parameter and computed per-step variable
+    (zeros where the loss does not depend on it).  ``copy_grads[W][t]`` is the
+    gradient of the dummy copy W^(t) (§10.2.2); over t they add up to ``grads[W]``.
+    ``tensors`` are the engine tensors, for drawing the op-level graph.
+    """
+
+    rec: Recurrence
+    T: int
+    mode: str
+    loss: float
+    values: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    copy_grads: dict[str, dict[int, np.ndarray]]
+    step_losses: dict[int, float]
+    tensors: dict[str, Tensor] = field(repr=False)
+    loss_tensor: Tensor | None = field(default=None, repr=False)
+    fed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def stacked(self, name: str, which: str = "values") -> np.ndarray:
+        """``name``'s value (or gradient, ``which="grads"``) at steps 1..T stacked on axis 0."""
+        source = self.values if which == "values" else self.grads
+        return np.stack([source[key(name, t)] for t in range(1, self.T + 1)])
+
+    def stacked_copy_grads(self, param: str) -> np.ndarray:
+        """The dummy-copy gradients of ``param`` at steps 1..T on axis 0 (zeros where unused)."""
+        shape = self.grads[param].shape
+        per = self.copy_grads.get(param, {})
+        return np.stack([per.get(t, np.zeros(shape)) for t in range(1, self.T + 1)])
+
+    def __repr__(self):
+        return f"<Run of {self.rec.name}: T={self.T}, mode={self.mode}, loss={self.loss:.6g}>"
+
+
+def _as_float(array, dtype):
+    return np.asarray(array, dtype=dtype)
+
+
+class _Context:
+    """The state of one run: data, parameters, dummy copies and computed values."""
+
+    def __init__(self, rec, T, data, params, dtype, mode, p, rng, copies):
+        self.rec, self.T, self.data, self.dtype = rec, T, data, dtype
+        self.mode, self.p, self.rng, self.copies_wanted = mode, p, rng, copies
+        self.values: dict[tuple[str, int], Tensor] = {}
+        self.params = params
+        self.copies: dict[tuple[str, int], Tensor] = {}
+        self.data_tensors: dict[tuple[str, int], Tensor] = {}
+        self.initials: dict[tuple[str, int], Tensor] = {}
+        self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
+        self.learned = rec.learned_inits()
+
+    def param(self, name: str, t: int) -> Tensor:
+        if not self.copies_wanted:
+            return self.params[name]
+        copy = self.copies.get((name, t))
+        if copy is None:
+            copy = E.identity(self.params[name], name=f"{name}^({t})")
+            copy.retain_grad()
+            self.copies[(name, t)] = copy
+        return copy
+
+    def context(self, name: str) -> Tensor:
+        t = self.data_tensors.get((name, 0))
+        if t is None:
+            t = self.data_tensors[(name, 0)] = Tensor(self.data[name], name=name)
+        return t
+
+    def ref(self, name: str, s: int, needed_by: str) -> Tensor:
+        value = self.values.get((name, s))
+        if value is not None:
+            return value
+        var = self.rec.variables[name]
+        if var.kind in ("input", "target"):
+            return self._data(name, s, needed_by)
+        return self._initial(name, s)
+
+    def _data(self, name, s, needed_by):
+        got = self.data_tensors.get((name, s))
+        if got is not None:
+            return got
+        var = self.rec.variables[name]
+        series = self.data[name]
+        if not 1 <= s <= len(series):
+            if var.init is not None:
+                return self._initial(name, s)
+            raise DataError(
+                f"{needed_by} needs {key(name, s)}, but the data for {name!r} covers steps 1..{len(series)}; "
+                + (f"give {name} for steps up to {s}" if s > len(series) else
+                   f"declare `init {name} = zero` to use a zero (class 0) value before step 1"))
+        got = self.data_tensors[(name, s)] = Tensor(series[s - 1], name=key(name, s))
+        return got
+
+    def _initial(self, name, s):
+        got = self.initials.get((name, s))
+        if got is None:
+            var = self.rec.variables[name]
+            if var.init == "learned":
+                got = self.params[self.learned[name]]
+            elif var.is_label:
+                got = Tensor(np.zeros(self.batch, dtype=np.int64), name=key(name, s))
+            else:
+                got = Tensor(np.zeros((var.rows, self.batch), dtype=self.dtype), name=key(name, s))
+            self.initials[(name, s)] = got
+        return got
+
+
+def _batch_sizes(rec, data) -> dict[str, int]:
+    out = {}
+    for name, var in rec.variables.items():
+        if name in data and var.kind in ("input", "target", "context"):
+            out[name] = data[name].shape[-1]
+    return out
+
+
+def _compile(e, rec: Recurrence, eq_name: str):
+    """Turn an expression into a function ``(ctx, t) -> Tensor``."""
+    if isinstance(e, Num):
+        value = e.value
+        return lambda ctx, t: value
+    if isinstance(e, Name):
+        name = e.name
+        if name in rec.spec.contexts:
+            return lambda ctx, t: ctx.context(name)
+        return lambda ctx, t: ctx.param(name, t)
+    if isinstance(e, Ref):
+        name, offset = e.name, e.offset
+        if e.anchor == "tau":
+            return lambda ctx, t: ctx.ref(name, ctx.T + offset, key(eq_name, t))
+        return lambda ctx, t: ctx.ref(name, t + offset, key(eq_name, t))
+    if isinstance(e, Unary):
+        inner = _compile(e.operand, rec, eq_name)
+        return (lambda ctx, t: -inner(ctx, t)) if e.op == "-" else inner
+    if isinstance(e, Transpose):
+        inner = _compile(e.operand, rec, eq_name)
+        return lambda ctx, t: E.transpose(inner(ctx, t))
+    if isinstance(e, Bin):
+        a, b = _compile(e.left, rec, eq_name), _compile(e.right, rec, eq_name)
+        if e.op == "**":
+            p = e.right.value
+            return lambda ctx, t: E.power(a(ctx, t), p)
+        fn = {"+": E.add, "-": E.sub, "*": E.mul, "/": E.div, "@": E.matmul}[e.op]
+        return lambda ctx, t: fn(a(ctx, t), b(ctx, t))
+    if isinstance(e, Call):
+        args = [_compile(a, rec, eq_name) for a in e.args]
+        return _CALLS[e.fn](e, args, rec)
+    raise AssertionError(f"cannot compile {e!r}")
+
+
+def _labels(x) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _mse(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        x = a(ctx, t)
+        rows = x.shape[0] if x.ndim == 2 else 1
+        return E.mse(x, b(ctx, t), reduction="sum") / rows  # mean over a column's entries, summed over the batch
+
+    return f
+
+
+def _sample(ctx, scores):
+    p = np.exp(scores - scores.max(axis=0, keepdims=True))
+    p /= p.sum(axis=0, keepdims=True)
+    cdf = np.cumsum(p, axis=0)
+    u = ctx.rng.random(p.shape[1])
+    return np.minimum((cdf < u).sum(axis=0), p.shape[0] - 1)
+
+
+def _feed(e, args, rec):
+    model = args[0]
+    truth = args[1] if len(args) > 1 else None
+
+    def f(ctx, t):
+        value = model(ctx, t)
+        value = value.detach() if isinstance(value, Tensor) else Tensor(value)  # the fed value carries no gradient
+        if truth is None:
+            return value
+        real = truth(ctx, t)
+        pick_model = ctx.rng.random(ctx.batch) < ctx.p
+        mixed = np.where(pick_model, value.data, real.data) if value.ndim == 1 else np.where(
+            pick_model[None, :], value.data, real.data)
+        return Tensor(mixed)
+
+    return f
+
+
+def _one_hot(e, args, rec):
+    (a,) = args
+    classes = _classes(e.args[0], rec)
+
+    def f(ctx, t):
+        return E.one_hot(_labels(a(ctx, t)), classes, dtype=ctx.dtype)
+
+    return f
+
+
+def _classes(arg, rec) -> int:
+    if isinstance(arg, Ref):
+        return rec.variables[arg.name].classes
+    if isinstance(arg, Call) and arg.fn in ("argmax", "sample"):
+        return None  # decided by the scores' rows at run time
+    raise AssertionError
+
+
+def _one_hot_dynamic(e, args, rec):
+    (a,) = args
+    classes = _classes(e.args[0], rec)
+    if classes is not None:
+        return _one_hot(e, args, rec)
+    inner_scores = _compile(e.args[0].args[0], rec, "")
+
+    def f(ctx, t):
+        labels = a(ctx, t)
+        return E.one_hot(_labels(labels), inner_scores(ctx, t).shape[0], dtype=ctx.dtype)
+
+    return f
+
+
+_CALLS = {
+    "tanh": lambda e, args, rec: (lambda ctx, t: E.tanh(args[0](ctx, t))),
+    "sigmoid": lambda e, args, rec: (lambda ctx, t: E.sigmoid(args[0](ctx, t))),
+    "relu": lambda e, args, rec: (lambda ctx, t: E.relu(args[0](ctx, t))),
+    "exp": lambda e, args, rec: (lambda ctx, t: E.exp(args[0](ctx, t))),
+    "log": lambda e, args, rec: (lambda ctx, t: E.log(args[0](ctx, t))),
+    "softmax": lambda e, args, rec: (lambda ctx, t: E.softmax(args[0](ctx, t), axis=0)),
+    "log_softmax": lambda e, args, rec: (lambda ctx, t: E.log_softmax(args[0](ctx, t), axis=0)),
+    "cross_entropy": lambda e, args, rec: (
+        lambda ctx, t: E.cross_entropy(args[0](ctx, t), _labels(args[1](ctx, t)), axis=0, reduction="sum")),
+    "bce_with_logits": lambda e, args, rec: (
+        lambda ctx, t: E.bce_with_logits(args[0](ctx, t), args[1](ctx, t), reduction="sum")),
+    "mse": _mse,
+    "one_hot": _one_hot_dynamic,
+    "argmax": lambda e, args, rec: (lambda ctx, t: E.argmax(args[0](ctx, t), axis=0)),
+    "sample": lambda e, args, rec: (lambda ctx, t: Tensor(_sample(ctx, _as_array(args[0](ctx, t))))),
+    "feed": _feed,
+}
+
+
+def _as_array(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+# ------------------------------------------------------------------------------ data checks
+
+
+def _check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, dict):
+        raise DataError(f"inputs must be a dict of arrays keyed by variable name, not {type(inputs).__name__}")
+    data = {}
+    wanted = {n: v for n, v in rec.variables.items() if v.kind in ("input", "target", "context")}
+    for name in inputs:
+        if name not in wanted:
+            raise DataError(f"{name!r} is not an input, target or context of {rec.name} "
+                            f"(those are: {', '.join(wanted) or 'none'})")
+    for name, var in wanted.items():
+        if name not in inputs:
+            raise DataError(f"missing the array for {var.kind} {name!r}: expected shape {_expected(var)}")
+        try:
+            arr = np.asarray(inputs[name])
+        except Exception as exc:  # noqa: BLE001 - any conversion failure becomes one clear message
+            raise DataError(f"{name!r} cannot be read as an array: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{name!r} must hold numbers, not dtype {arr.dtype}")
+        if var.is_label:
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2:
+                raise DataError(f"{name!r} holds class labels: expected shape {_expected(var)}, got {arr.shape}")
+            if arr.dtype.kind == "f":
+                if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                    raise DataError(f"{name!r} holds class labels, which must be whole numbers")
+            arr = arr.astype(np.int64)
+            bad = (arr < 0) | (arr >= var.classes)
+            if bad.any():
+                step, col = np.argwhere(bad)[0]
+                raise DataError(f"{key(name, step + 1)} (sequence {col}) is class {arr[step, col]}, outside "
+                                f"0..{var.classes - 1}")
+        else:
+            arr = arr.astype(dtype, copy=False)
+            if var.kind == "context":
+                arr = arr[:, None] if arr.ndim == 1 else arr
+                ok = arr.ndim == 2 and arr.shape[0] == var.rows
+            else:
+                arr = arr[:, :, None] if arr.ndim == 2 else arr
+                ok = arr.ndim == 3 and arr.shape[1] == var.rows
+            if not ok:
+                raise DataError(f"{name!r}: expected shape {_expected(var)}, got {np.shape(inputs[name])}")
+            finite = np.isfinite(arr)
+            if not finite.all():
+                where = np.argwhere(~finite)[0]
+                at = name if var.kind == "context" else key(name, where[0] + 1)
+                raise DataError(f"{at} holds {arr[tuple(where)]}: the data must be finite numbers")
+        data[name] = arr
+    batches = _batch_sizes(rec, data)
+    if len(set(batches.values())) > 1:
+        raise DataError("the arrays disagree on the batch size (their last axis): "
+                        + ", ".join(f"{n}: {b}" for n, b in batches.items()))
+    return data
+
+
+def _expected(var) -> str:
+    if var.kind == "context":
+        return f"({var.rows}, B)"
+    if var.is_label:
+        return "(T, B) integer class labels"
+    return f"(T, {var.rows}, B)"
+
+
+def _check_params(rec: Recurrence, params, dtype) -> dict[str, np.ndarray]:
+    shapes = rec.all_param_shapes()
+    out = {}
+    for name in params:
+        if name not in shapes:
+            raise DataError(f"{name!r} is not a parameter of {rec.name} (those are: {', '.join(shapes)})")
+    for name, shape in shapes.items():
+        if name not in params:
+            raise DataError(f"missing parameter {name!r} of shape {shape}; rec.init_params() makes them all")
+        arr = np.asarray(params[name], dtype=dtype)
+        if arr.ndim == 1 and shape[1] == 1:
+            arr = arr[:, None]
+        if arr.shape != shape:
+            raise DataError(f"parameter {name!r} has shape {arr.shape}, but the equations need {shape}")
+        if not np.all(np.isfinite(arr)):
+            raise DataError(f"parameter {name!r} holds non-finite values")
+        out[name] = arr
+    return out
+
+
+# ------------------------------------------------------------------------------ run
+
+
+def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
+        dtype=np.float64, backward: bool = True, copies: bool = True, _plan=None) -> Run:
+    """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
+
+    ``inputs`` maps each input/target to an array stacked over time on axis 0:
+    ``(T, rows, B)`` for vectors, ``(T, B)`` for class labels, ``(rows, B)`` for a
+    context.  ``params`` defaults to ``rec.init_params()``.  ``T`` defaults to the
+    length of the data.  ``mode`` is ``"teacher"`` (teacher forcing: the true
+    targets are fed back), ``"free"`` (the model's own outputs, without gradient)
+    or ``"scheduled"`` (the model's output with probability ``p`` at each step and
+    sequence, drawn with ``seed``).  With ``copies`` (the default) every use of a
+    parameter at step t goes through a dummy copy W^(t) whose gradient is kept.
+    """
+    if mode not in ("teacher", "free", "scheduled"):
+        raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"the scheduled-sampling probability p must lie in [0, 1], not {p}")
+    dtype = np.dtype(dtype)
+    data = _check_data(rec, inputs, dtype)
+    if T is None:
+        # the longest unroll the data covers: a variable read at t+k needs k steps beyond T
+        lengths = [len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
+                   if rec.variables[n].kind in ("input", "target")]
+        if not lengths:
+            raise DataError("no per-step data to take the number of steps from; pass T")
+        T = min(lengths)
+        if T < 1:
+            raise DataError("the data is too short for a single step")
+    plan = _plan if _plan is not None else evaluation_order(rec, T, mode)
+    param_arrays = _check_params(rec, rec.init_params(dtype=dtype) if params is None else params, dtype)
+    leaves = {name: Tensor(arr, requires_grad=backward, name=name) for name, arr in param_arrays.items()}
+    ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
+    eqs = rec.mode_equations(mode)
+    compiled = {name: _compile(eq.expr, rec, name) for name, eq in eqs.items()}
+    values = ctx.values
+    losses = set(rec.losses)
+    total = None
+    step_losses: dict[int, float] = {}
+    with (E.enable_grad() if backward else E.no_grad()):
+        for name, t in plan:
+            value = compiled[name](ctx, t)
+            if not isinstance(value, Tensor):
+                value = Tensor(np.full((1, 1), value, dtype=dtype))
+            values[(name, t)] = value
+            if name in losses:
+                total = value if total is None else total + value
+                step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
+        for value in values.values():
+            if value.requires_grad:
+                value.retain_grad()
+        loss_value = float(total.data) if total is not None else float("nan")
+        if not np.isfinite(loss_value) and total is not None:
+            bad = next((key(n, t) for (n, t), v in values.items() if not np.all(np.isfinite(v.data))), "the loss")
+            raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
+                            f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
+        if backward:
+            if total is None:
+                raise SpecError(f"{rec.name} has no loss to differentiate; add `loss NAME` naming a per-step "
+                                f"variable such as L[t] = cross_entropy(o[t], y[t])")
+            total.backward()
+    out_values = {key(n, t): v.data for (n, t), v in values.items()}
+    out_values.update({n: a for n, a in param_arrays.items()})
+    for (n, s), v in {**ctx.data_tensors, **ctx.initials}.items():
+        out_values[n if rec.variables.get(n) and rec.variables[n].kind == "context" else key(n, s)] = v.data
+    grads: dict[str, np.ndarray] = {}
+    copy_grads: dict[str, dict[int, np.ndarray]] = {}
+    tensors = {key(n, t): v for (n, t), v in values.items()}
+    tensors.update(leaves)
+    if backward:
+        for (n, t), v in values.items():
+            if rec.variables[n].kind != "fed":
+                grads[key(n, t)] = v.grad if v.grad is not None else np.zeros_like(v.data, dtype=dtype)
+        for name, leaf in leaves.items():
+            grads[name] = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+        for (name, t), copy in ctx.copies.items():
+            copy_grads.setdefault(name, {})[t] = copy.grad if copy.grad is not None else np.zeros_like(copy.data)
+            tensors[f"{name}^({t})"] = copy
+    fed = {key(n, t): v.data for (n, t), v in values.items() if rec.variables[n].kind == "fed"}
+    return Run(rec, T, mode, loss_value, out_values, grads, copy_grads, step_losses, tensors, total, fed)

@@ -1,0 +1,51 @@
+"""The zoo: the book's architectures as spec files (data, not code).
+
+>>> from graphrnn import zoo
+>>> "fig10_3" in zoo.names()
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SpecError
+from ..recurrence import Recurrence
+
+HERE = Path(__file__).parent
+
+
+def names() -> list[str]:
+    """The zoo's architectures, in the book's order."""
+    def order(p: Path):
+        stem = p.stem
+        if stem.startswith("fig10_"):
+            return (0, int(stem.split("_")[1]), stem)
+        return (1, 0, stem)
+
+    return [p.stem for p in sorted(HERE.glob("*.rnn"), key=order)]
+
+
+def path(name: str) -> Path:
+    p = HERE / f"{name}.rnn"
+    if name not in names():
+        raise SpecError(f"no architecture {name!r} in the zoo (it has: {', '.join(names())}); "
+                        f"or give the path of a .rnn spec file")
+    return p
+
+
+def text(name: str) -> str:
+    return path(name).read_text(encoding="utf-8")
+
+
+def load(arch: str, sizes: dict[str, int] | None = None) -> Recurrence:
+    """A zoo architecture by name (``"fig10_3"``), or a spec file by path."""
+    if arch in names():
+        return Recurrence(text(arch), source=f"{arch}.rnn", sizes=sizes, name=arch)
+    candidate = Path(arch)
+    if candidate.suffix or "/" in arch or candidate.exists():
+        if not candidate.is_file():
+            raise SpecError(f"no spec file at {arch!r}")
+        return Recurrence.from_file(candidate, sizes=sizes)
+    raise SpecError(f"no architecture {arch!r} in the zoo (it has: {', '.join(names())}); "
+                    f"or give the path of a .rnn spec file")
