@@ -524,8 +524,15 @@ def _check_params(rec: Recurrence, params, dtype) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------------ run
 
 
+def _override(value: Tensor, array, where: str) -> Tensor:
+    array = np.asarray(array)
+    if array.shape != value.shape:
+        raise DataError(f"the override for {where} has shape {array.shape}, but {where} has shape {value.shape}")
+    return Tensor(array.astype(value.dtype, copy=False), name=where)
+
+
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
-        dtype=np.float64, backward: bool = True, copies: bool = True, _plan=None) -> Run:
+        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None, _plan=None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -536,6 +543,9 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     or ``"scheduled"`` (the model's output with probability ``p`` at each step and
     sequence, drawn with ``seed``).  With ``copies`` (the default) every use of a
     parameter at step t goes through a dummy copy W^(t) whose gradient is kept.
+    ``overrides`` maps node names (``"h[3]"``) to arrays that replace those nodes'
+    values once computed, so everything downstream sees them (finite differences
+    "inside the unrolled graph", §10.2.2); an overridden node is a constant.
     """
     if mode not in ("teacher", "free", "scheduled"):
         raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
@@ -567,6 +577,8 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
             value = compiled[name](ctx, t)
             if not isinstance(value, Tensor):
                 value = Tensor(np.full((1, 1), value, dtype=dtype))
+            if overrides and key(name, t) in overrides:
+                value = _override(value, overrides[key(name, t)], key(name, t))
             values[(name, t)] = value
             if name in losses:
                 total = value if total is None else total + value
