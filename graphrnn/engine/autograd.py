@@ -26,25 +26,21 @@ def topological_order(root: Tensor, only_grad: bool = True) -> list[Tensor]:
     # sorting the reachable nodes by uid is a topological order.  That is much cheaper
     # than a depth-first post-order; the latter remains as the fallback for a graph
     # whose parents were rewired by hand (the check costs one comparison per edge).
-    nodes = [root]
-    seen = {id(root)}
+    # Tensors hash by identity, so they serve as their own keys here and in backward.
+    seen = {root}
     stack = [root]
     monotone = True
     while stack:
         node = stack.pop()
         uid = node.uid
         for parent in node.parents:
-            if id(parent) not in seen and (parent.requires_grad or not only_grad):
-                if parent.uid >= uid:
-                    monotone = False
-                seen.add(id(parent))
-                nodes.append(parent)
-                stack.append(parent)
-            elif parent.uid >= uid:
+            if parent.uid >= uid:
                 monotone = False
+            if parent not in seen and (parent.requires_grad or not only_grad):
+                seen.add(parent)
+                stack.append(parent)
     if monotone:
-        nodes.sort(key=_by_uid)
-        return nodes
+        return sorted(seen, key=_by_uid)
     return _depth_first_order(root, only_grad)
 
 
@@ -105,17 +101,19 @@ def backward_steps(
             "backward() from a tensor that does not require a gradient: no input it was computed "
             "from has requires_grad=True (or it was computed under no_grad())"
         )
-    grads: dict[int, np.ndarray] = {id(root): _seed(root, grad)}
+    grads: dict[Tensor, np.ndarray] = {root: _seed(root, grad)}
     anomaly = MODE.anomaly
     order = topological_order(root)
     for i in range(len(order) - 1, -1, -1):  # runs once per node: kept lean
         node = order[i]
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:
             continue
+        if type(g) is not np.ndarray:  # numpy hands back 0-d results as scalars
+            g = np.asarray(g)
         op = node.op
         if accumulate and (op is None or node.retains_grad):
-            node.grad = g.copy() if node.grad is None else node.grad + g
+            node.grad = g.copy() if node.grad is None else np.asarray(node.grad + g)
         yield node, g
         if op is None:
             continue
@@ -147,9 +145,8 @@ def backward_steps(
                 pg = pg.astype(data.dtype)
             if anomaly:
                 anomaly_check(op, pg, parents, "backward")
-            key = id(parent)
-            acc = grads.get(key)
-            grads[key] = pg if acc is None else acc + pg
+            acc = grads.get(parent)
+            grads[parent] = pg if acc is None else acc + pg
         if not retain_graph:
             node.saved = None
             node.freed = True

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import REGISTRY
+from .ops import REGISTRY, _check_reduction
 from .tensor import Tensor, apply
 
 _ADD, _SUB, _MUL, _DIV = REGISTRY["add"], REGISTRY["sub"], REGISTRY["mul"], REGISTRY["div"]
@@ -134,16 +134,19 @@ def cross_entropy(logits, target, axis=0, reduction="mean") -> Tensor:
     ``"mean"`` (over examples, as PyTorch), ``"sum"`` (the book's summed loss,
     eq. 10.13) or ``"none"``.  Finite for any finite logits, even ±1e4.
     """
+    _check_reduction(reduction)  # before apply, which reads ValueErrors as shape mismatches
     return apply(REGISTRY["cross_entropy"], logits, target, axis=axis, reduction=reduction)
 
 
 def mse(a, b, reduction="mean") -> Tensor:
     """Squared error ``(a - b)**2``, averaged (``"mean"``), summed or left per entry."""
+    _check_reduction(reduction)
     return apply(REGISTRY["mse"], a, b, reduction=reduction)
 
 
 def bce_with_logits(logits, target, reduction="mean") -> Tensor:
     """Binary cross-entropy of ``sigmoid(logits)`` against targets in [0, 1], computed stably."""
+    _check_reduction(reduction)
     return apply(REGISTRY["bce_with_logits"], logits, target, reduction=reduction)
 
 

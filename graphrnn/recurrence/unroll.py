@@ -25,6 +25,7 @@ from .. import engine as E
 from ..engine.tensor import Tensor
 from ..errors import DataError, SpecError
 from .recurrence import Recurrence
+from .batched import step_slice
 from .spec import Bin, Call, Name, Num, Ref, Transpose, Unary, references
 
 
@@ -48,11 +49,30 @@ def _source_step(ref: Ref, t: int, T: int) -> int:
     return (T if ref.anchor == "tau" else t) + ref.offset
 
 
-def evaluation_order(rec: Recurrence, T: int, mode: str = "teacher") -> list[tuple[str, int]]:
-    """(variable, step) pairs in an order where everything is computed before it is used."""
+@dataclass
+class Block:
+    """A group of mutually recurrent variables (a strongly connected component of the
+    folded graph), in dependency order; ``cyclic`` is false for a variable that no
+    cycle passes through, which may therefore be computed for all steps at once."""
+
+    members: list[str]
+    cyclic: bool
+    steps: list[tuple[str, int]]
+
+
+def _check_T(T) -> None:
     if not isinstance(T, (int, np.integer)) or isinstance(T, bool) or T < 1:
         raise SpecError(f"the number of steps T must be a whole number of at least 1, not {T!r}")
-    eqs = rec.mode_equations(mode)
+
+
+def plan_blocks(eqs: dict, T: int) -> list[Block]:
+    """The blocks of the equations ``eqs`` (name -> Equation) for a ``T``-step unroll."""
+    _check_T(T)
+    anchors = {name: eq.anchor for name, eq in eqs.items()}
+
+    def in_range(name, s):
+        return s == T if anchors[name] == "tau" else 1 <= s <= T
+
     rank = {name: i for i, name in enumerate(eqs)}
     dg = nx.DiGraph()
     dg.add_nodes_from(eqs)
@@ -62,33 +82,38 @@ def evaluation_order(rec: Recurrence, T: int, mode: str = "teacher") -> list[tup
             if ref.name in eqs:
                 dg.add_edge(ref.name, name)
                 delays.setdefault((ref.name, name), set()).add(ref.delay)
-    sccs = list(nx.strongly_connected_components(dg))
-    cond = nx.condensation(dg, sccs)
-    order: list[tuple[str, int]] = []
+    cond = nx.condensation(dg)
+    blocks = []
     for c in nx.lexicographical_topological_sort(cond, key=lambda c: min(rank[m] for m in cond.nodes[c]["members"])):
         members = cond.nodes[c]["members"]
-        inner = {d for (u, v), ds in delays.items() if u in members and v in members for d in ds}
+        inner = {(u, v): ds for (u, v), ds in delays.items() if u in members and v in members}
+        signs = {d for ds in inner.values() for d in ds}
         same_step = nx.DiGraph()
         same_step.add_nodes_from(members)
-        same_step.add_edges_from((u, v) for (u, v), ds in delays.items() if u in members and v in members and 0 in ds)
+        same_step.add_edges_from(uv for uv, ds in inner.items() if 0 in ds)
         within = list(nx.lexicographical_topological_sort(same_step, key=rank.get))
-        if all(d >= 0 for d in inner) or all(d <= 0 for d in inner):
-            times = range(1, T + 1) if all(d >= 0 for d in inner) else range(T, 0, -1)
-            for t in times:
-                order.extend((v, t) for v in within if _in_range(rec, v, t, T))
+        if all(d >= 0 for d in signs) or all(d <= 0 for d in signs):
+            times = range(1, T + 1) if all(d >= 0 for d in signs) else range(T, 0, -1)
+            steps = [(v, t) for t in times for v in within if in_range(v, t)]
         else:
-            order.extend(_general_order(rec, eqs, members, T))
-    return order
+            steps = _general_order(eqs, members, T, in_range)
+        blocks.append(Block(within, bool(inner), steps))
+    return blocks
 
 
-def _general_order(rec, eqs, members, T):
+def evaluation_order(rec: Recurrence, T: int, mode: str = "teacher") -> list[tuple[str, int]]:
+    """(variable, step) pairs in an order where everything is computed before it is used."""
+    return [vt for block in plan_blocks(rec.mode_equations(mode), T) for vt in block.steps]
+
+
+def _general_order(eqs, members, T, in_range):
     g = nx.DiGraph()
     for v in members:
-        for t in _steps(rec, v, T):
+        for t in (range(T, T + 1) if eqs[v].anchor == "tau" else range(1, T + 1)):
             g.add_node((v, t))
             for ref in references(eqs[v].expr):
                 s = _source_step(ref, t, T)
-                if ref.name in members and _in_range(rec, ref.name, s, T):
+                if ref.name in members and in_range(ref.name, s):
                     g.add_edge((ref.name, s), (v, t))
     try:
         return list(nx.lexicographical_topological_sort(g, key=lambda n: (n[1], n[0])))
@@ -113,8 +138,8 @@ class Unrolled(nx.DiGraph):
 
     >>> import graphrnn as gr
     >>> un = gr.load("fig10_3").unroll(3)
-    >>> un.order[:3]
-    ['h[1]', 'o[1]', 'L[1]']
+    >>> un.order[:4]
+    ['h[1]', 'h[2]', 'h[3]', 'o[1]']
     >>> un.nodes["h[2]"]["t"], sorted(un.predecessors("h[2]"))
     (2, ['U', 'W', 'b', 'h[1]', 'x[2]'])
     """
@@ -169,7 +194,7 @@ class Unrolled(nx.DiGraph):
 
     def run(self, inputs, params=None, **options) -> "Run":
         """Evaluate this unrolled graph (see :func:`run`)."""
-        return run(self.rec, inputs, params=params, T=self.T, mode=self.mode, _plan=self.plan, **options)
+        return run(self.rec, inputs, params=params, T=self.T, mode=self.mode, **options)
 
 
 def _walk_names(expr):
@@ -240,6 +265,10 @@ class _Context:
         self.initials: dict[tuple[str, int], Tensor] = {}
         self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
+        self.stacked_mode = False  # see batched.Stacked
+        self.batched: dict[str, Tensor] = {}  # variables computed for all steps at once
+        self.stacked: dict = {}
+        self.slices: dict[tuple[str, int], Tensor] = {}
 
     def param(self, name: str, t: int) -> Tensor:
         if not self.copies_wanted:
@@ -260,6 +289,12 @@ class _Context:
     def ref(self, name: str, s: int, needed_by: str) -> Tensor:
         value = self.values.get((name, s))
         if value is not None:
+            return value
+        whole = self.batched.get(name)
+        if whole is not None and 1 <= s <= self.T:
+            value = self.slices.get((name, s))
+            if value is None:
+                value = self.slices[(name, s)] = step_slice(whole, s, self.batch)
             return value
         var = self.rec.variables[name]
         if var.kind in ("input", "target"):
@@ -342,13 +377,40 @@ def _labels(x) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else np.asarray(x)
 
 
+# Losses: one number per step, summed over the sequences of the batch (eq. 10.13); when
+# all steps are computed at once (batched.Stacked), one number per column instead.
+
+
 def _mse(e, args, rec):
     a, b = args
 
     def f(ctx, t):
         x = a(ctx, t)
+        if ctx.stacked_mode:
+            return E.mean(E.mse(x, b(ctx, t), reduction="none"), axis=0)
         rows = x.shape[0] if x.ndim == 2 else 1
         return E.mse(x, b(ctx, t), reduction="sum") / rows  # mean over a column's entries, summed over the batch
+
+    return f
+
+
+def _cross_entropy(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        return E.cross_entropy(a(ctx, t), _labels(b(ctx, t)), axis=0,
+                               reduction="none" if ctx.stacked_mode else "sum")
+
+    return f
+
+
+def _bce(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        if ctx.stacked_mode:
+            return E.sum(E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="none"), axis=0)
+        return E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="sum")
 
     return f
 
@@ -419,10 +481,8 @@ _CALLS = {
     "log": lambda e, args, rec: (lambda ctx, t: E.log(args[0](ctx, t))),
     "softmax": lambda e, args, rec: (lambda ctx, t: E.softmax(args[0](ctx, t), axis=0)),
     "log_softmax": lambda e, args, rec: (lambda ctx, t: E.log_softmax(args[0](ctx, t), axis=0)),
-    "cross_entropy": lambda e, args, rec: (
-        lambda ctx, t: E.cross_entropy(args[0](ctx, t), _labels(args[1](ctx, t)), axis=0, reduction="sum")),
-    "bce_with_logits": lambda e, args, rec: (
-        lambda ctx, t: E.bce_with_logits(args[0](ctx, t), args[1](ctx, t), reduction="sum")),
+    "cross_entropy": _cross_entropy,
+    "bce_with_logits": _bce,
     "mse": _mse,
     "one_hot": _one_hot_dynamic,
     "argmax": lambda e, args, rec: (lambda ctx, t: E.argmax(args[0](ctx, t), axis=0)),
@@ -532,7 +592,7 @@ def _override(value: Tensor, array, where: str) -> Tensor:
 
 
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
-        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None, _plan=None) -> Run:
+        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -541,12 +601,21 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     length of the data.  ``mode`` is ``"teacher"`` (teacher forcing: the true
     targets are fed back), ``"free"`` (the model's own outputs, without gradient)
     or ``"scheduled"`` (the model's output with probability ``p`` at each step and
-    sequence, drawn with ``seed``).  With ``copies`` (the default) every use of a
-    parameter at step t goes through a dummy copy W^(t) whose gradient is kept.
+    sequence, drawn with ``seed``).
+
+    With ``copies`` (the default) every step is evaluated on its own and every use
+    of a parameter at step t goes through a dummy copy W^(t) whose gradient is
+    kept (``Run.copy_grads``).  ``copies=False`` is the fast path: no dummy copies,
+    and every variable that no cycle passes through (the outputs, the losses, the
+    input projections) is computed for all steps at once (see :mod:`.batched`);
+    values and gradients are the same.
+
     ``overrides`` maps node names (``"h[3]"``) to arrays that replace those nodes'
     values once computed, so everything downstream sees them (finite differences
     "inside the unrolled graph", §10.2.2); an overridden node is a constant.
     """
+    from .batched import Stacked, batched_members, fast_equations
+
     if mode not in ("teacher", "free", "scheduled"):
         raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
     if not 0.0 <= p <= 1.0:
@@ -562,28 +631,41 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
         T = min(lengths)
         if T < 1:
             raise DataError("the data is too short for a single step")
-    plan = _plan if _plan is not None else evaluation_order(rec, T, mode)
+    fast = not copies and not overrides
+    eqs = fast_equations(rec, mode) if fast else rec.mode_equations(mode)
+    blocks = _cached_blocks(rec, eqs, T, (mode, fast))
+    batched = batched_members(rec, eqs, blocks) if fast else set()
     param_arrays = _check_params(rec, rec.init_params(dtype=dtype) if params is None else params, dtype)
     leaves = {name: Tensor(arr, requires_grad=backward, name=name) for name, arr in param_arrays.items()}
     ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
-    eqs = rec.mode_equations(mode)
-    compiled = {name: _compile(eq.expr, rec, name) for name, eq in eqs.items()}
+    compiled = _cached_compiled(rec, eqs, (mode, fast))
     values = ctx.values
     losses = set(rec.losses)
     total = None
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if backward else E.no_grad()):
-        for name, t in plan:
-            value = compiled[name](ctx, t)
-            if not isinstance(value, Tensor):
-                value = Tensor(np.full((1, 1), value, dtype=dtype))
-            if overrides and key(name, t) in overrides:
-                value = _override(value, overrides[key(name, t)], key(name, t))
-            values[(name, t)] = value
-            if name in losses:
-                total = value if total is None else total + value
-                step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
-        for value in values.values():
+        for block in blocks:
+            if block.members[0] in batched:
+                name = block.members[0]
+                whole = compiled[name](Stacked(ctx, name), 0)
+                ctx.batched[name] = whole
+                if name in losses:
+                    total = E.sum(whole) if total is None else total + E.sum(whole)
+                    per_step = whole.data.reshape(T, -1).sum(axis=1)
+                    for t in range(1, T + 1):
+                        step_losses[t] = step_losses.get(t, 0.0) + float(per_step[t - 1])
+                continue
+            for name, t in block.steps:
+                value = compiled[name](ctx, t)
+                if not isinstance(value, Tensor):
+                    value = Tensor(np.full((1, 1), value, dtype=dtype))
+                if overrides and key(name, t) in overrides:
+                    value = _override(value, overrides[key(name, t)], key(name, t))
+                values[(name, t)] = value
+                if name in losses:
+                    total = value if total is None else total + value
+                    step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
+        for value in list(values.values()) + list(ctx.batched.values()):
             if value.requires_grad:
                 value.retain_grad()
         loss_value = float(total.data) if total is not None else float("nan")
@@ -596,22 +678,70 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
                 raise SpecError(f"{rec.name} has no loss to differentiate; add `loss NAME` naming a per-step "
                                 f"variable such as L[t] = cross_entropy(o[t], y[t])")
             total.backward()
+    return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
+
+
+def _cached_blocks(rec, eqs, T, tag):
+    cache = rec.__dict__.setdefault("_blocks_cache", {})
+    got = cache.get((tag, T))
+    if got is None:
+        if len(cache) > 16:
+            cache.clear()
+        got = cache[(tag, T)] = plan_blocks(eqs, T)
+    return got
+
+
+def _cached_compiled(rec, eqs, tag):
+    cache = rec.__dict__.setdefault("_compiled_cache", {})
+    got = cache.get(tag)
+    if got is None:
+        got = cache[tag] = {name: _compile(eq.expr, rec, name) for name, eq in eqs.items()}
+    return got
+
+
+def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward) -> Run:
+    """Gather values and gradients, keyed like the unrolled graph."""
+    values = ctx.values
+    B = ctx.batch
+    dtype = ctx.dtype
     out_values = {key(n, t): v.data for (n, t), v in values.items()}
-    out_values.update({n: a for n, a in param_arrays.items()})
+    out_values.update(param_arrays)
     for (n, s), v in {**ctx.data_tensors, **ctx.initials}.items():
         out_values[n if rec.variables.get(n) and rec.variables[n].kind == "context" else key(n, s)] = v.data
+    for n, series in ctx.data.items():
+        if rec.variables[n].kind == "context":
+            out_values.setdefault(n, series)
+        else:
+            for s in range(1, len(series) + 1):
+                out_values.setdefault(key(n, s), series[s - 1])
     grads: dict[str, np.ndarray] = {}
     copy_grads: dict[str, dict[int, np.ndarray]] = {}
     tensors = {key(n, t): v for (n, t), v in values.items()}
     tensors.update(leaves)
+    public = {n for n in ctx.batched if n in rec.variables}
+    for name in public:
+        whole = ctx.batched[name]
+        tensors[f"{name}[1..{T}]"] = whole
+        var = rec.variables[name]
+        for t in range(1, T + 1):
+            cols = slice((t - 1) * B, t * B)
+            if var.shape == ():
+                out_values[key(name, t)] = np.asarray(whole.data[cols].sum())
+            else:
+                out_values[key(name, t)] = whole.data[..., cols]
+        if backward:
+            g = whole.grad if whole.grad is not None else np.zeros_like(whole.data)
+            for t in range(1, T + 1):
+                cols = slice((t - 1) * B, t * B)
+                grads[key(name, t)] = np.asarray(g[cols].mean()) if var.shape == () else g[..., cols]
     if backward:
         for (n, t), v in values.items():
-            if rec.variables[n].kind != "fed":
+            if n in rec.variables and rec.variables[n].kind != "fed":
                 grads[key(n, t)] = v.grad if v.grad is not None else np.zeros_like(v.data, dtype=dtype)
         for name, leaf in leaves.items():
             grads[name] = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
         for (name, t), copy in ctx.copies.items():
             copy_grads.setdefault(name, {})[t] = copy.grad if copy.grad is not None else np.zeros_like(copy.data)
             tensors[f"{name}^({t})"] = copy
-    fed = {key(n, t): v.data for (n, t), v in values.items() if rec.variables[n].kind == "fed"}
+    fed = {key(n, t): v.data for (n, t), v in values.items() if n in rec.variables and rec.variables[n].kind == "fed"}
     return Run(rec, T, mode, loss_value, out_values, grads, copy_grads, step_losses, tensors, total, fed)
