@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import BackwardError, ShapeError
-from .ops import unbroadcast
+from .ops import SliceGrad, unbroadcast
 from .tensor import MODE, Tensor, anomaly_check
 
 
@@ -102,6 +102,7 @@ def backward_steps(
             "from has requires_grad=True (or it was computed under no_grad())"
         )
     grads: dict[Tensor, np.ndarray] = {root: _seed(root, grad)}
+    owned: set[Tensor] = set()  # nodes whose gradient buffer this walk allocated, safe to add into in place
     anomaly = MODE.anomaly
     order = topological_order(root)
     for i in range(len(order) - 1, -1, -1):  # runs once per node: kept lean
@@ -109,6 +110,7 @@ def backward_steps(
         g = grads.pop(node, None)
         if g is None:
             continue
+        owned.discard(node)
         if type(g) is not np.ndarray:  # numpy hands back 0-d results as scalars
             g = np.asarray(g)
         op = node.op
@@ -139,6 +141,16 @@ def backward_steps(
             if not wanted or pg is None:
                 continue
             data = parent.data
+            if type(pg) is SliceGrad:  # zero outside a slice: add it into one buffer in place
+                if anomaly:
+                    anomaly_check(op, pg.values, parents, "backward")
+                acc = grads.get(parent)
+                if parent not in owned:
+                    acc = np.zeros(data.shape, dtype=data.dtype) if acc is None else acc.astype(data.dtype)
+                    owned.add(parent)
+                pg.add_into(acc)
+                grads[parent] = acc
+                continue
             if pg.shape != data.shape:
                 pg = unbroadcast(pg, data.shape)
             if pg.dtype != data.dtype:  # e.g. float32 x times a float64 constant: x's gradient is float32
@@ -146,7 +158,15 @@ def backward_steps(
             if anomaly:
                 anomaly_check(op, pg, parents, "backward")
             acc = grads.get(parent)
-            grads[parent] = pg if acc is None else acc + pg
+            if acc is None:
+                grads[parent] = pg  # may be shared with another node's gradient: never written into
+            elif parent in owned:
+                acc += pg
+            else:
+                acc = acc + pg
+                if type(acc) is np.ndarray:  # (a 0-d sum comes back as a numpy scalar: not writable)
+                    owned.add(parent)
+                grads[parent] = acc
         if not retain_graph:
             node.saved = None
             node.freed = True

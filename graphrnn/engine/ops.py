@@ -288,6 +288,35 @@ def _is_basic_index(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
+class SliceGrad:
+    """A gradient that is zero except at ``index``, where it is ``values``.
+
+    The VJP of indexing returns one, so that T slices of one stacked array cost T
+    small additions into a single buffer (see ``autograd.backward_steps``) rather
+    than T full-size arrays of zeros.  ``np.asarray`` gives the dense array.
+    """
+
+    __slots__ = ("index", "values", "shape", "dtype", "basic")
+
+    def __init__(self, index, values, shape, dtype):
+        self.index, self.values, self.shape, self.dtype = index, values, shape, dtype
+        self.basic = _is_basic_index(index)
+
+    def add_into(self, buffer: np.ndarray) -> None:
+        if self.basic:
+            buffer[self.index] += self.values  # a basic index names every entry at most once
+        else:
+            np.add.at(buffer, self.index, self.values)  # fancy indices may repeat: accumulate
+
+    def astype(self, dtype):
+        return SliceGrad(self.index, self.values.astype(dtype), self.shape, np.dtype(dtype))
+
+    def __array__(self, dtype=None, copy=None):
+        dense = np.zeros(self.shape, dtype=dtype or self.dtype)
+        self.add_into(dense)
+        return dense
+
+
 @defop("getitem", "a[index]: indexing and slicing")
 def _getitem(a, *, index):
     return a[index], None
@@ -296,13 +325,7 @@ def _getitem(a, *, index):
 @_getitem.vjp
 def _(g, out, args, need, saved, attrs):
     a = args[0]
-    index = attrs["index"]
-    grad = np.zeros(a.shape, dtype=g.dtype)
-    if _is_basic_index(index):
-        grad[index] = g  # a basic index names every entry at most once
-    else:
-        np.add.at(grad, index, g)  # fancy indices may repeat: accumulate
-    return (grad,)
+    return (SliceGrad(attrs["index"], g, a.shape, g.dtype),)
 
 
 @defop("concat", "join tensors along an existing `axis`")

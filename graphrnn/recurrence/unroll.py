@@ -16,6 +16,7 @@ real gradient in the graph, and the contributions add up to ∇W.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -225,8 +226,8 @@ class Run:
     T: int
     mode: str
     loss: float
-    values: dict[str, np.ndarray]
-    grads: dict[str, np.ndarray]
+    values: Mapping[str, np.ndarray]
+    grads: Mapping[str, np.ndarray]
     copy_grads: dict[str, dict[int, np.ndarray]]
     step_losses: dict[int, float]
     tensors: dict[str, Tensor] = field(repr=False)
@@ -699,49 +700,101 @@ def _cached_compiled(rec, eqs, tag):
     return got
 
 
+class NodeMap(Mapping):
+    """A read-only mapping from unrolled-graph node names (``"h[3]"``, ``"W"``) to arrays.
+
+    Per-step entries are produced when they are read (a slice of a variable
+    computed for all steps at once costs nothing until then), so collecting a
+    run of 100,000 steps does not build 100,000 keys up front.
+    """
+
+    def __init__(self, fixed: dict, per_step: dict):
+        self._fixed = fixed  # name -> array
+        self._per_step = per_step  # variable -> (steps, function of t giving the array)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        got = self._fixed.get(name)
+        if got is not None:
+            return got
+        var, bracket, rest = name.partition("[") if isinstance(name, str) else ("", "", "")
+        entry = self._per_step.get(var)
+        if entry is not None and rest.endswith("]"):
+            try:
+                t = int(rest[:-1])
+            except ValueError:
+                raise KeyError(name) from None
+            steps, fetch = entry
+            if t in steps:
+                return fetch(t)
+        raise KeyError(name)
+
+    def __iter__(self):
+        yield from self._fixed
+        for var, (steps, _) in self._per_step.items():
+            for t in steps:
+                yield key(var, t)
+
+    def __len__(self) -> int:
+        return len(self._fixed) + sum(len(steps) for steps, _ in self._per_step.values())
+
+    def copy(self) -> dict:
+        return dict(self)
+
+    def __repr__(self):
+        return f"<NodeMap of {len(self)} nodes>"
+
+
 def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward) -> Run:
     """Gather values and gradients, keyed like the unrolled graph."""
-    values = ctx.values
     B = ctx.batch
     dtype = ctx.dtype
-    out_values = {key(n, t): v.data for (n, t), v in values.items()}
-    out_values.update(param_arrays)
+    by_var: dict[str, dict[int, Tensor]] = {}
+    for (n, t), v in ctx.values.items():
+        by_var.setdefault(n, {})[t] = v
+    fixed_values = dict(param_arrays)
     for (n, s), v in {**ctx.data_tensors, **ctx.initials}.items():
-        out_values[n if rec.variables.get(n) and rec.variables[n].kind == "context" else key(n, s)] = v.data
+        fixed_values[n if rec.variables.get(n) and rec.variables[n].kind == "context" else key(n, s)] = v.data
+    value_steps: dict = {}
+    grad_steps: dict = {}
     for n, series in ctx.data.items():
         if rec.variables[n].kind == "context":
-            out_values.setdefault(n, series)
+            fixed_values.setdefault(n, series)
         else:
-            for s in range(1, len(series) + 1):
-                out_values.setdefault(key(n, s), series[s - 1])
-    grads: dict[str, np.ndarray] = {}
-    copy_grads: dict[str, dict[int, np.ndarray]] = {}
-    tensors = {key(n, t): v for (n, t), v in values.items()}
+            value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
+    for n, per in by_var.items():
+        value_steps[n] = (per.keys(), lambda t, per=per: per[t].data)
+        if backward and rec.variables[n].kind != "fed":
+            grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
+    tensors = {key(n, t): v for (n, t), v in ctx.values.items()}
     tensors.update(leaves)
-    public = {n for n in ctx.batched if n in rec.variables}
-    for name in public:
-        whole = ctx.batched[name]
+    for name, whole in ctx.batched.items():
+        if name not in rec.variables:
+            continue  # an internal split-off term (batched.fast_equations)
         tensors[f"{name}[1..{T}]"] = whole
-        var = rec.variables[name]
-        for t in range(1, T + 1):
-            cols = slice((t - 1) * B, t * B)
-            if var.shape == ():
-                out_values[key(name, t)] = np.asarray(whole.data[cols].sum())
-            else:
-                out_values[key(name, t)] = whole.data[..., cols]
+        scalar = rec.variables[name].shape == ()
+        value_steps[name] = (range(1, T + 1), _step_columns(whole.data, B, scalar, np.sum))
         if backward:
             g = whole.grad if whole.grad is not None else np.zeros_like(whole.data)
-            for t in range(1, T + 1):
-                cols = slice((t - 1) * B, t * B)
-                grads[key(name, t)] = np.asarray(g[cols].mean()) if var.shape == () else g[..., cols]
+            grad_steps[name] = (range(1, T + 1), _step_columns(g, B, scalar, np.mean))
+    grads: dict = {}
+    copy_grads: dict[str, dict[int, np.ndarray]] = {}
     if backward:
-        for (n, t), v in values.items():
-            if n in rec.variables and rec.variables[n].kind != "fed":
-                grads[key(n, t)] = v.grad if v.grad is not None else np.zeros_like(v.data, dtype=dtype)
         for name, leaf in leaves.items():
             grads[name] = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
         for (name, t), copy in ctx.copies.items():
-            copy_grads.setdefault(name, {})[t] = copy.grad if copy.grad is not None else np.zeros_like(copy.data)
+            copy_grads.setdefault(name, {})[t] = _grad_or_zeros(copy, dtype)
             tensors[f"{name}^({t})"] = copy
-    fed = {key(n, t): v.data for (n, t), v in values.items() if n in rec.variables and rec.variables[n].kind == "fed"}
-    return Run(rec, T, mode, loss_value, out_values, grads, copy_grads, step_losses, tensors, total, fed)
+    fed = {key(n, t): v.data for (n, t), v in ctx.values.items() if rec.variables.get(n) and rec.variables[n].kind == "fed"}
+    return Run(rec, T, mode, loss_value, NodeMap(fixed_values, value_steps), NodeMap(grads, grad_steps), copy_grads,
+               step_losses, tensors, total, fed)
+
+
+def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
+    return t.grad if t.grad is not None else np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else dtype)
+
+
+def _step_columns(whole: np.ndarray, B: int, scalar: bool, reduce):
+    """Step t's columns of an array holding all steps side by side (a loss: one number)."""
+    if scalar:
+        return lambda t: np.asarray(reduce(whole[(t - 1) * B:t * B]))
+    return lambda t: whole[..., (t - 1) * B:t * B]

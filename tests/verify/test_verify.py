@@ -1,0 +1,216 @@
+"""verify(): the engine's BPTT against the book's formulas, the local chain rule and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphrnn as gr
+from graphrnn import zoo
+from graphrnn.errors import GradcheckError, GraphrnnError, SpecError
+from graphrnn.verify import Tolerance, match_standard_rnn, verify
+from graphrnn.verify.check import VerifyError
+
+WITH_LOSS = [name for name in zoo.names() if zoo.load(name).losses]
+T, B = 4, 2
+
+
+def test_the_zoo_has_architectures_with_and_without_a_loss():
+    assert "fig10_3" in WITH_LOSS and "lstm" in WITH_LOSS
+    assert "fig10_2" not in WITH_LOSS
+
+
+@pytest.mark.parametrize("arch", WITH_LOSS)
+def test_every_zoo_architecture_with_a_loss_passes_in_float64(arch):
+    report = verify(arch, steps=T, batch=B, seed=1)
+    assert report.ok, str(report)
+    assert report.worst.error < 1e-7  # well inside the tolerance, not just under it
+    kinds = {r.section for r in report.rows}
+    assert {"chain steps", "chain params"} <= kinds
+    # every parameter has its total checked, and every per-step variable at every step it exists
+    rec = zoo.load(arch)
+    totals = {r.variable for r in report.rows if r.section == "chain params" and r.quantity.startswith("∇")
+              and r.step is None}
+    assert totals == set(rec.all_param_shapes())
+
+
+@pytest.mark.parametrize("arch", ["fig10_3", "lstm", "fig10_11"])
+def test_float32_runs_pass_with_a_looser_tolerance(arch):
+    report = verify(arch, steps=T, batch=B, dtype="float32")
+    assert report.ok, str(report)
+    assert report.tolerance.rtol > verify(arch, steps=2, batch=1).tolerance.rtol
+    assert any("float32" in note for note in report.notes)
+
+
+def test_a_spec_without_a_loss_is_a_clear_error_not_a_crash():
+    with pytest.raises(SpecError, match="fig10_2 has no loss"):
+        verify("fig10_2")
+    with pytest.raises(GraphrnnError):
+        verify("fig10_2", steps=3)
+
+
+def test_the_standard_rnn_is_checked_against_the_book_with_equation_numbers():
+    report = verify("fig10_3", steps=T, batch=B)
+    book = [r for r in report.rows if r.reference_kind == "book"]
+    assert [r.equation for r in book[:3]] == ["10.17", "10.18", "10.19"]  # step τ first
+    assert book[0].step == T and book[3].step == T - 1
+    assert {r.equation for r in book if r.variable == "h" and r.step < T} == {"10.21†"}
+    assert {r.variable for r in book if r.section == "book params"} == {"b", "W", "U", "c", "V"}
+    text = str(report)
+    assert "does not type-check" in text and "Wᵀ diag(1 − (h(t+1))²) ∇_{h(t+1)} L" in text
+    assert report.rows[0].section == "book steps"
+
+
+def test_other_architectures_get_no_book_rows():
+    report = verify("lstm", steps=3, batch=1)
+    assert all(r.reference_kind == "chain rule" for r in report.rows)
+    with pytest.raises(VerifyError, match="standard RNN"):
+        verify("gru", steps=2, batch=1, book=True)
+
+
+VARIANT = """
+size H = 4
+input  u: 3
+target label: class 3
+state  s: H = learned
+loss   J
+a[t] = U @ u[t] + bias + Wrec @ s[t-1]
+s[t] = tanh(a[t])
+z[t] = Vout @ s[t] + cout
+J[t] = cross_entropy(z[t], label[t])
+"""
+
+
+def test_the_book_form_is_recognised_under_other_names_and_orders():
+    rec = gr.Recurrence(VARIANT)
+    form = match_standard_rnn(rec)
+    assert (form.h, form.o, form.L, form.x, form.y, form.a) == ("s", "z", "J", "u", "label", "a")
+    assert (form.W, form.U, form.V, form.b, form.c, form.h0) == ("Wrec", "U", "Vout", "bias", "cout", "s0")
+    report = verify(rec, steps=T, batch=3)
+    assert report.ok, str(report)
+    assert any(r.variable == "s0" and r.reference_kind == "book" for r in report.rows)  # the learned h[0]
+
+
+@pytest.mark.parametrize("arch", ["fig10_4", "fig10_5", "fig10_9", "fig10_10", "halt", "gru", "lstm"])
+def test_specs_of_another_shape_are_not_taken_for_the_standard_rnn(arch):
+    assert match_standard_rnn(zoo.load(arch)) is None
+
+
+def test_rows_run_from_the_last_step_down():
+    report = verify("fig10_11", steps=T, batch=1)
+    steps = [r.step for r in report.rows if r.section == "chain steps"]
+    assert steps == sorted(steps, reverse=True) and steps[0] == T and steps[-1] == 1
+    variables = {r.variable for r in report.rows if r.section == "chain steps"}
+    assert variables == {"h", "g", "o", "L"}
+
+
+# ------------------------------------------------------------------ a check that can fail
+
+
+def test_a_wrong_tanh_rule_fails_at_the_step_before_the_last_on_h(wrong_rule):
+    wrong_rule("tanh", lambda g, out, args, need, saved, attrs: (g * (1.0 - out),))  # forgot the square
+    report = verify("fig10_3", steps=T, batch=B)
+    assert not report.ok
+    first = report.first_failure
+    assert (first.step, first.variable, first.section) == (T - 1, "h", "book steps")
+    # ∇o and ∇h at step τ do not go through a tanh: they still pass
+    assert all(r.ok for r in report.rows if r.step == T and r.section.endswith("steps"))
+    with pytest.raises(GradcheckError, match=f"step {T - 1}, ∇h\\[{T - 1}\\] L"):
+        report.check()
+
+
+def test_a_rule_wrong_at_one_node_is_pinned_to_that_step_by_the_chain_rule(wrong_rule):
+    rec = zoo.load("fig10_3")
+    inputs, params = rec.random_inputs(T, batch=B, seed=0), rec.init_params(seed=0)
+    h3 = rec.run(inputs, params=params, T=T).values["h[3]"]
+    good = gr.REGISTRY["tanh"].vjp
+
+    def wrong_at_h3(g, out, args, need, saved, attrs):
+        (right,) = good(g, out, args, need, saved, attrs)
+        return (right * 1.5,) if np.array_equal(out, h3) else (right,)
+
+    wrong_rule("tanh", wrong_at_h3)
+    report = verify(rec, steps=T, batch=B, seed=0)
+    first = report.first_failure
+    assert (first.step, first.variable) == (2, "h")  # ∇h[2] is the first to pass through tanh at step 3
+    tol = report.tolerance.rtol
+    # the chain rule uses the engine's own downstream gradients, so it flags only the broken step:
+    # ∇h[2] and the dummy copies of step 3 (b, W, U enter h[3] inside the tanh)
+    local = {(r.step, r.variable) for r in report.rows
+             if r.reference_kind == "chain rule" and r.step is not None and r.error_reference > tol}
+    assert local == {(2, "h"), (3, "b"), (3, "W"), (3, "U")}
+    # finite differences see every gradient that the wrong one flows into
+    end_to_end = {(r.step, r.variable) for r in report.rows
+                  if r.section == "chain steps" and r.error_fd > tol}
+    assert end_to_end == {(2, "h"), (1, "h")}
+
+
+def test_a_wrong_sigmoid_rule_fails_the_gru_where_the_gates_take_their_inputs(wrong_rule):
+    wrong_rule("sigmoid", lambda g, out, args, need, saved, attrs: (g * out,))  # forgot (1 - out)
+    report = verify("gru", steps=3, batch=1)
+    assert not report.ok
+    # ∇u[3] and ∇r[3] come from h[3] through products, not through a sigmoid: they pass; the gates'
+    # inputs h[2] and the gate parameters' copies at step 3 are the first to go through one
+    first = report.first_failure
+    assert (first.step, first.variable) == (2, "h")
+    assert "the engine's gradient differs from the local chain rule" in first.failure(report.tolerance)
+    tol = report.tolerance.rtol
+    local_copies = {r.variable for r in report.rows
+                    if r.section == "chain params" and r.step == 3 and r.error_reference > tol}
+    assert local_copies == {"bu", "Uu", "Wu", "br", "Ur", "Wr"}
+
+
+def test_a_wrong_matmul_rule_is_caught_too(wrong_rule):
+    def wrong(g, out, args, need, saved, attrs):
+        a, b = args
+        return (g @ b.T if need[0] else None), (a.T @ g * 0.9 if need[1] else None)
+
+    wrong_rule("matmul", wrong)
+    report = verify("fig10_3", steps=3, batch=1)
+    assert not report.ok and report.first_failure.step == 3
+
+
+# ------------------------------------------------------------------ errors and tolerances
+
+
+def test_relative_errors_do_not_blow_up_on_near_zero_entries():
+    tol = Tolerance(rtol=1e-6, atol=1e-12)
+    a = np.array([1.0, 1e-12, -3.0])
+    b = np.array([1.0 + 1e-9, 2e-12, -3.0])  # the tiny entry is off by 100%, but far below the scale
+    assert tol.error(a, b) < 1e-6
+    assert tol.error(np.zeros(3), np.full(3, 1e-14)) < 1e-6  # an all-zero gradient, with finite-difference noise
+    assert tol.error(np.zeros(3), np.full(3, 1e-3)) > 1e-6  # but not a real difference
+    assert tol.error(a, -a) == pytest.approx(2.0)
+    assert tol.error(np.ones(2), np.ones(3)) == float("inf")
+
+
+def test_bad_options_are_graphrnn_errors():
+    with pytest.raises(VerifyError, match="dtype"):
+        verify("fig10_3", dtype="float16")
+    with pytest.raises(VerifyError, match="steps"):
+        verify("fig10_3", steps=0)
+    with pytest.raises(SpecError):
+        verify("no_such_architecture")
+
+
+def test_free_running_mode_treats_fed_outputs_as_constants():
+    report = verify("fig10_10", steps=T, batch=B, mode="free")
+    assert report.ok, str(report)
+    assert any("without gradient" in note for note in report.notes)
+
+
+def test_the_report_reads_as_a_table_and_as_html():
+    report = verify("fig10_3", steps=2, batch=1)
+    text = str(report)
+    for piece in ("step", "‖engine‖", "‖book‖", "‖finite diff.‖", "rel. error", "∇h[2] L", "∇W^(1) L", "ok",
+                  "all passed"):
+        assert piece in text
+    html = report._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "∇W^(2) L" in html
+    assert repr(report).startswith("<Report fig10_3")
+    assert report.check() is report and bool(report)
+
+
+def test_a_progress_bar_can_be_asked_for(capsys):
+    report = verify("fig10_3", steps=2, batch=1, progress=True)
+    assert report.ok
