@@ -16,6 +16,8 @@ real gradient in the graph, and the contributions add up to ∇W.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -270,13 +272,21 @@ class _Context:
         self.batched: dict[str, Tensor] = {}  # variables computed for all steps at once
         self.stacked: dict = {}
         self.slices: dict[tuple[str, int], Tensor] = {}
+        self.overrides: dict = {}
 
     def param(self, name: str, t: int) -> Tensor:
-        if not self.copies_wanted:
+        if not self.copies_wanted and not self.overrides:
             return self.params[name]
         copy = self.copies.get((name, t))
         if copy is None:
-            copy = E.identity(self.params[name], name=f"{name}^({t})")
+            label = f"{name}^({t})"
+            if label in self.overrides:
+                copy = _override(self.params[name], self.overrides[label], label)
+                self.copies[(name, t)] = copy
+                return copy
+            if not self.copies_wanted:
+                return self.params[name]
+            copy = E.identity(self.params[name], name=label)
             copy.retain_grad()
             self.copies[(name, t)] = copy
         return copy
@@ -593,7 +603,8 @@ def _override(value: Tensor, array, where: str) -> Tensor:
 
 
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
-        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None) -> Run:
+        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
+        retain_graph: bool = False) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -613,7 +624,10 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
 
     ``overrides`` maps node names (``"h[3]"``) to arrays that replace those nodes'
     values once computed, so everything downstream sees them (finite differences
-    "inside the unrolled graph", §10.2.2); an overridden node is a constant.
+    "inside the unrolled graph", §10.2.2); an overridden node is a constant.  A
+    dummy copy (``"W^(3)"``) can be overridden too: only step 3 then uses that value.
+    ``retain_graph`` keeps the engine graph after the backward pass, so that
+    ``graphrnn.grad(run.tensors["L[5]"], ...)`` can walk it again.
     """
     from .batched import Stacked, batched_members, fast_equations
 
@@ -639,12 +653,13 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     param_arrays = _check_params(rec, rec.init_params(dtype=dtype) if params is None else params, dtype)
     leaves = {name: Tensor(arr, requires_grad=backward, name=name) for name, arr in param_arrays.items()}
     ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
+    ctx.overrides = overrides or {}
     compiled = _cached_compiled(rec, eqs, (mode, fast))
     values = ctx.values
     losses = set(rec.losses)
     total = None
     step_losses: dict[int, float] = {}
-    with (E.enable_grad() if backward else E.no_grad()):
+    with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
         for block in blocks:
             if block.members[0] in batched:
                 name = block.members[0]
@@ -678,8 +693,21 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
             if total is None:
                 raise SpecError(f"{rec.name} has no loss to differentiate; add `loss NAME` naming a per-step "
                                 f"variable such as L[t] = cross_entropy(o[t], y[t])")
-            total.backward()
+            total.backward(retain_graph=retain_graph)
     return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Pause Python's cycle collector: a run allocates many tensors but makes no reference
+    cycles, and collections that rescan them all would make a long run quadratic."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _cached_blocks(rec, eqs, T, tag):
