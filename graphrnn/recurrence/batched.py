@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import engine as E
 from ..engine.tensor import Tensor
-from .spec import LOSSES, Bin, Call, Equation, Name, Num, Ref, Unary, references, walk
+from .spec import LOSSES, Bin, Call, Equation, Num, Ref, Unary, references, walk
 
 
 def _terms(expr, sign=1):

@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from ..errors import DataError, GraphrnnError, SpecError
-from ..recurrence.unroll import _check_data, _check_params, key
+from ..recurrence.evaluate import _check_data, _check_params
+from ..recurrence.unroll import key
 from .book import EQ_10_21_NOTE, PARAM_EQUATIONS, book_gradients, match_standard_rnn
 from .perturb import EPS, Perturbed
 from .report import Report, Row, Tolerance, tolerance_for

@@ -33,7 +33,8 @@ import numpy as np
 from .. import engine as E
 from ..engine.tensor import Tensor
 from ..errors import SpecError
-from ..recurrence.unroll import _check_data, _check_params, _compile, _Context, evaluation_order, key
+from ..recurrence.evaluate import _check_data, _check_params, _compile, _Context
+from ..recurrence.unroll import evaluation_order, key
 from ..recurrence.spec import walk, Call
 
 #: the default step of the central differences (float64 throughout)
@@ -283,7 +284,7 @@ class Perturbed:
 def forward_graph(rec, inputs, params, T: int, mode: str = "teacher", seed: int = 0, p: float = 0.5,
                   dtype=np.float64) -> dict[str, Tensor]:
     """Evaluate the unrolled graph recording the engine graph, and keep it (unlike
-    :func:`~graphrnn.recurrence.unroll.run`, whose backward pass frees it), so that
+    :func:`~graphrnn.recurrence.evaluate.run`, whose backward pass frees it), so that
     gradients of any node with respect to any other can be taken afterwards with
     :func:`graphrnn.grad`.  Returns the tensors keyed ``"h[3]"`` (and the parameters)."""
     dtype = np.dtype(dtype)

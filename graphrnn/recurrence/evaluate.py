@@ -1,0 +1,644 @@
+"""Running an unrolled recurrence on the engine: values, the loss and every gradient.
+
+:func:`run` evaluates the plan of :mod:`.unroll` on numpy data.  Each use of a
+parameter at step t goes through its own identity node ``W^(t)`` — the book's
+dummy copies (§10.2.2) — so the contribution of every step to ∇W is a real
+gradient in the graph, and the contributions add up to ∇W.  ``copies=False`` is
+the fast path of :mod:`.batched`; :mod:`.memory` adds checkpointed and truncated
+back-propagation through time on the same pieces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import engine as E
+from ..engine.tensor import Tensor
+from ..errors import DataError, SpecError
+from .batched import step_slice
+from .recurrence import Recurrence
+from .spec import Bin, Call, Name, Num, Ref, Transpose, Unary
+from .unroll import key, plan_blocks
+
+
+# ------------------------------------------------------------------------------ running
+
+
+@dataclass
+class Run:
+    """What a run of an unrolled recurrence produced.
+
+    ``values`` and ``grads`` are keyed like the unrolled graph (``"h[3]"``, ``"W"``);
+    ``grads`` holds ∂loss/∂(node) for every parameter and computed per-step variable
+    (zeros where the loss does not depend on it).  ``copy_grads[W][t]`` is the
+    gradient of the dummy copy W^(t) (§10.2.2); over t they add up to ``grads[W]``.
+    ``tensors`` are the engine tensors, for drawing the op-level graph.
+    """
+
+    rec: Recurrence
+    T: int
+    mode: str
+    loss: float
+    values: Mapping[str, np.ndarray]
+    grads: Mapping[str, np.ndarray]
+    copy_grads: dict[str, dict[int, np.ndarray]]
+    step_losses: dict[int, float]
+    tensors: dict[str, Tensor] = field(repr=False)
+    loss_tensor: Tensor | None = field(default=None, repr=False)
+    fed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def stacked(self, name: str, which: str = "values") -> np.ndarray:
+        """``name``'s value (or gradient, ``which="grads"``) at steps 1..T stacked on axis 0."""
+        source = self.values if which == "values" else self.grads
+        return np.stack([source[key(name, t)] for t in range(1, self.T + 1)])
+
+    def stacked_copy_grads(self, param: str) -> np.ndarray:
+        """The dummy-copy gradients of ``param`` at steps 1..T on axis 0 (zeros where unused)."""
+        shape = self.grads[param].shape
+        per = self.copy_grads.get(param, {})
+        return np.stack([per.get(t, np.zeros(shape)) for t in range(1, self.T + 1)])
+
+    def __repr__(self):
+        return f"<Run of {self.rec.name}: T={self.T}, mode={self.mode}, loss={self.loss:.6g}>"
+
+
+def _as_float(array, dtype):
+    return np.asarray(array, dtype=dtype)
+
+
+class _Context:
+    """The state of one run: data, parameters, dummy copies and computed values."""
+
+    def __init__(self, rec, T, data, params, dtype, mode, p, rng, copies):
+        self.rec, self.T, self.data, self.dtype = rec, T, data, dtype
+        self.mode, self.p, self.rng, self.copies_wanted = mode, p, rng, copies
+        self.values: dict[tuple[str, int], Tensor] = {}
+        self.params = params
+        self.copies: dict[tuple[str, int], Tensor] = {}
+        self.data_tensors: dict[tuple[str, int], Tensor] = {}
+        self.initials: dict[tuple[str, int], Tensor] = {}
+        self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
+        self.learned = rec.learned_inits()
+        self.stacked_mode = False  # see batched.Stacked
+        self.batched: dict[str, Tensor] = {}  # variables computed for all steps at once
+        self.stacked: dict = {}
+        self.slices: dict[tuple[str, int], Tensor] = {}
+        self.overrides: dict = {}
+
+    def param(self, name: str, t: int) -> Tensor:
+        if not self.copies_wanted and not self.overrides:
+            return self.params[name]
+        copy = self.copies.get((name, t))
+        if copy is None:
+            label = f"{name}^({t})"
+            if label in self.overrides:
+                copy = _override(self.params[name], self.overrides[label], label)
+                self.copies[(name, t)] = copy
+                return copy
+            if not self.copies_wanted:
+                return self.params[name]
+            copy = E.identity(self.params[name], name=label)
+            copy.retain_grad()
+            self.copies[(name, t)] = copy
+        return copy
+
+    def context(self, name: str) -> Tensor:
+        t = self.data_tensors.get((name, 0))
+        if t is None:
+            t = self.data_tensors[(name, 0)] = Tensor(self.data[name], name=name)
+        return t
+
+    def ref(self, name: str, s: int, needed_by: str) -> Tensor:
+        value = self.values.get((name, s))
+        if value is not None:
+            return value
+        whole = self.batched.get(name)
+        if whole is not None and 1 <= s <= self.T:
+            value = self.slices.get((name, s))
+            if value is None:
+                value = self.slices[(name, s)] = step_slice(whole, s, self.batch)
+            return value
+        var = self.rec.variables[name]
+        if var.kind in ("input", "target"):
+            return self._data(name, s, needed_by)
+        return self._initial(name, s)
+
+    def _data(self, name, s, needed_by):
+        got = self.data_tensors.get((name, s))
+        if got is not None:
+            return got
+        var = self.rec.variables[name]
+        series = self.data[name]
+        if not 1 <= s <= len(series):
+            if var.init is not None:
+                return self._initial(name, s)
+            raise DataError(
+                f"{needed_by} needs {key(name, s)}, but the data for {name!r} covers steps 1..{len(series)}; "
+                + (f"give {name} for steps up to {s}" if s > len(series) else
+                   f"declare `init {name} = zero` to use a zero (class 0) value before step 1"))
+        got = self.data_tensors[(name, s)] = Tensor(series[s - 1], name=key(name, s))
+        return got
+
+    def _initial(self, name, s):
+        got = self.initials.get((name, s))
+        if got is None:
+            var = self.rec.variables[name]
+            if var.init == "learned":
+                got = self.params[self.learned[name]]
+            elif var.is_label:
+                got = Tensor(np.zeros(self.batch, dtype=np.int64), name=key(name, s))
+            else:
+                got = Tensor(np.zeros((var.rows, self.batch), dtype=self.dtype), name=key(name, s))
+            self.initials[(name, s)] = got
+        return got
+
+
+def _batch_sizes(rec, data) -> dict[str, int]:
+    out = {}
+    for name, var in rec.variables.items():
+        if name in data and var.kind in ("input", "target", "context"):
+            out[name] = data[name].shape[-1]
+    return out
+
+
+def _compile(e, rec: Recurrence, eq_name: str):
+    """Turn an expression into a function ``(ctx, t) -> Tensor``."""
+    if isinstance(e, Num):
+        value = e.value
+        return lambda ctx, t: value
+    if isinstance(e, Name):
+        name = e.name
+        if name in rec.spec.contexts:
+            return lambda ctx, t: ctx.context(name)
+        return lambda ctx, t: ctx.param(name, t)
+    if isinstance(e, Ref):
+        name, offset = e.name, e.offset
+        if e.anchor == "tau":
+            return lambda ctx, t: ctx.ref(name, ctx.T + offset, key(eq_name, t))
+        return lambda ctx, t: ctx.ref(name, t + offset, key(eq_name, t))
+    if isinstance(e, Unary):
+        inner = _compile(e.operand, rec, eq_name)
+        return (lambda ctx, t: -inner(ctx, t)) if e.op == "-" else inner
+    if isinstance(e, Transpose):
+        inner = _compile(e.operand, rec, eq_name)
+        return lambda ctx, t: E.transpose(inner(ctx, t))
+    if isinstance(e, Bin):
+        a, b = _compile(e.left, rec, eq_name), _compile(e.right, rec, eq_name)
+        if e.op == "**":
+            p = e.right.value
+            return lambda ctx, t: E.power(a(ctx, t), p)
+        fn = {"+": E.add, "-": E.sub, "*": E.mul, "/": E.div, "@": E.matmul}[e.op]
+        return lambda ctx, t: fn(a(ctx, t), b(ctx, t))
+    if isinstance(e, Call):
+        args = [_compile(a, rec, eq_name) for a in e.args]
+        return _CALLS[e.fn](e, args, rec)
+    raise AssertionError(f"cannot compile {e!r}")
+
+
+def _labels(x) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+# Losses: one number per step, summed over the sequences of the batch (eq. 10.13); when
+# all steps are computed at once (batched.Stacked), one number per column instead.
+
+
+def _mse(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        x = a(ctx, t)
+        if ctx.stacked_mode:
+            return E.mean(E.mse(x, b(ctx, t), reduction="none"), axis=0)
+        rows = x.shape[0] if x.ndim == 2 else 1
+        return E.mse(x, b(ctx, t), reduction="sum") / rows  # mean over a column's entries, summed over the batch
+
+    return f
+
+
+def _cross_entropy(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        return E.cross_entropy(a(ctx, t), _labels(b(ctx, t)), axis=0,
+                               reduction="none" if ctx.stacked_mode else "sum")
+
+    return f
+
+
+def _bce(e, args, rec):
+    a, b = args
+
+    def f(ctx, t):
+        if ctx.stacked_mode:
+            return E.sum(E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="none"), axis=0)
+        return E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="sum")
+
+    return f
+
+
+def _sample(ctx, scores):
+    p = np.exp(scores - scores.max(axis=0, keepdims=True))
+    p /= p.sum(axis=0, keepdims=True)
+    cdf = np.cumsum(p, axis=0)
+    u = ctx.rng.random(p.shape[1])
+    return np.minimum((cdf < u).sum(axis=0), p.shape[0] - 1)
+
+
+def _feed(e, args, rec):
+    model = args[0]
+    truth = args[1] if len(args) > 1 else None
+
+    def f(ctx, t):
+        value = model(ctx, t)
+        value = value.detach() if isinstance(value, Tensor) else Tensor(value)  # the fed value carries no gradient
+        if truth is None:
+            return value
+        real = truth(ctx, t)
+        pick_model = ctx.rng.random(ctx.batch) < ctx.p
+        mixed = np.where(pick_model, value.data, real.data) if value.ndim == 1 else np.where(
+            pick_model[None, :], value.data, real.data)
+        return Tensor(mixed)
+
+    return f
+
+
+def _one_hot(e, args, rec):
+    (a,) = args
+    classes = _classes(e.args[0], rec)
+
+    def f(ctx, t):
+        return E.one_hot(_labels(a(ctx, t)), classes, dtype=ctx.dtype)
+
+    return f
+
+
+def _classes(arg, rec) -> int:
+    if isinstance(arg, Ref):
+        return rec.variables[arg.name].classes
+    if isinstance(arg, Call) and arg.fn in ("argmax", "sample"):
+        return None  # decided by the scores' rows at run time
+    raise AssertionError
+
+
+def _one_hot_dynamic(e, args, rec):
+    (a,) = args
+    classes = _classes(e.args[0], rec)
+    if classes is not None:
+        return _one_hot(e, args, rec)
+    inner_scores = _compile(e.args[0].args[0], rec, "")
+
+    def f(ctx, t):
+        labels = a(ctx, t)
+        return E.one_hot(_labels(labels), inner_scores(ctx, t).shape[0], dtype=ctx.dtype)
+
+    return f
+
+
+_CALLS = {
+    "tanh": lambda e, args, rec: (lambda ctx, t: E.tanh(args[0](ctx, t))),
+    "sigmoid": lambda e, args, rec: (lambda ctx, t: E.sigmoid(args[0](ctx, t))),
+    "relu": lambda e, args, rec: (lambda ctx, t: E.relu(args[0](ctx, t))),
+    "exp": lambda e, args, rec: (lambda ctx, t: E.exp(args[0](ctx, t))),
+    "log": lambda e, args, rec: (lambda ctx, t: E.log(args[0](ctx, t))),
+    "softmax": lambda e, args, rec: (lambda ctx, t: E.softmax(args[0](ctx, t), axis=0)),
+    "log_softmax": lambda e, args, rec: (lambda ctx, t: E.log_softmax(args[0](ctx, t), axis=0)),
+    "cross_entropy": _cross_entropy,
+    "bce_with_logits": _bce,
+    "mse": _mse,
+    "one_hot": _one_hot_dynamic,
+    "argmax": lambda e, args, rec: (lambda ctx, t: E.argmax(args[0](ctx, t), axis=0)),
+    "sample": lambda e, args, rec: (lambda ctx, t: Tensor(_sample(ctx, _as_array(args[0](ctx, t))))),
+    "feed": _feed,
+}
+
+
+def _as_array(x):
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+# ------------------------------------------------------------------------------ data checks
+
+
+def _check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, dict):
+        raise DataError(f"inputs must be a dict of arrays keyed by variable name, not {type(inputs).__name__}")
+    data = {}
+    wanted = {n: v for n, v in rec.variables.items() if v.kind in ("input", "target", "context")}
+    for name in inputs:
+        if name not in wanted:
+            raise DataError(f"{name!r} is not an input, target or context of {rec.name} "
+                            f"(those are: {', '.join(wanted) or 'none'})")
+    for name, var in wanted.items():
+        if name not in inputs:
+            raise DataError(f"missing the array for {var.kind} {name!r}: expected shape {_expected(var)}")
+        try:
+            arr = np.asarray(inputs[name])
+        except Exception as exc:  # noqa: BLE001 - any conversion failure becomes one clear message
+            raise DataError(f"{name!r} cannot be read as an array: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{name!r} must hold numbers, not dtype {arr.dtype}")
+        if var.is_label:
+            if arr.ndim == 1:
+                arr = arr[:, None]
+            if arr.ndim != 2:
+                raise DataError(f"{name!r} holds class labels: expected shape {_expected(var)}, got {arr.shape}")
+            if arr.dtype.kind == "f":
+                if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+                    raise DataError(f"{name!r} holds class labels, which must be whole numbers")
+            arr = arr.astype(np.int64)
+            bad = (arr < 0) | (arr >= var.classes)
+            if bad.any():
+                step, col = np.argwhere(bad)[0]
+                raise DataError(f"{key(name, step + 1)} (sequence {col}) is class {arr[step, col]}, outside "
+                                f"0..{var.classes - 1}")
+        else:
+            arr = arr.astype(dtype, copy=False)
+            if var.kind == "context":
+                arr = arr[:, None] if arr.ndim == 1 else arr
+                ok = arr.ndim == 2 and arr.shape[0] == var.rows
+            else:
+                arr = arr[:, :, None] if arr.ndim == 2 else arr
+                ok = arr.ndim == 3 and arr.shape[1] == var.rows
+            if not ok:
+                raise DataError(f"{name!r}: expected shape {_expected(var)}, got {np.shape(inputs[name])}")
+            finite = np.isfinite(arr)
+            if not finite.all():
+                where = np.argwhere(~finite)[0]
+                at = name if var.kind == "context" else key(name, where[0] + 1)
+                raise DataError(f"{at} holds {arr[tuple(where)]}: the data must be finite numbers")
+        data[name] = arr
+    batches = _batch_sizes(rec, data)
+    if len(set(batches.values())) > 1:
+        raise DataError("the arrays disagree on the batch size (their last axis): "
+                        + ", ".join(f"{n}: {b}" for n, b in batches.items()))
+    return data
+
+
+def _expected(var) -> str:
+    if var.kind == "context":
+        return f"({var.rows}, B)"
+    if var.is_label:
+        return "(T, B) integer class labels"
+    return f"(T, {var.rows}, B)"
+
+
+def _check_params(rec: Recurrence, params, dtype) -> dict[str, np.ndarray]:
+    shapes = rec.all_param_shapes()
+    out = {}
+    for name in params:
+        if name not in shapes:
+            raise DataError(f"{name!r} is not a parameter of {rec.name} (those are: {', '.join(shapes)})")
+    for name, shape in shapes.items():
+        if name not in params:
+            raise DataError(f"missing parameter {name!r} of shape {shape}; rec.init_params() makes them all")
+        arr = np.asarray(params[name], dtype=dtype)
+        if arr.ndim == 1 and shape[1] == 1:
+            arr = arr[:, None]
+        if arr.shape != shape:
+            raise DataError(f"parameter {name!r} has shape {arr.shape}, but the equations need {shape}")
+        if not np.all(np.isfinite(arr)):
+            raise DataError(f"parameter {name!r} holds non-finite values")
+        out[name] = arr
+    return out
+
+
+# ------------------------------------------------------------------------------ run
+
+
+def _override(value: Tensor, array, where: str) -> Tensor:
+    array = np.asarray(array)
+    if array.shape != value.shape:
+        raise DataError(f"the override for {where} has shape {array.shape}, but {where} has shape {value.shape}")
+    return Tensor(array.astype(value.dtype, copy=False), name=where)
+
+
+def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
+        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
+        retain_graph: bool = False) -> Run:
+    """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
+
+    ``inputs`` maps each input/target to an array stacked over time on axis 0:
+    ``(T, rows, B)`` for vectors, ``(T, B)`` for class labels, ``(rows, B)`` for a
+    context.  ``params`` defaults to ``rec.init_params()``.  ``T`` defaults to the
+    length of the data.  ``mode`` is ``"teacher"`` (teacher forcing: the true
+    targets are fed back), ``"free"`` (the model's own outputs, without gradient)
+    or ``"scheduled"`` (the model's output with probability ``p`` at each step and
+    sequence, drawn with ``seed``).
+
+    With ``copies`` (the default) every step is evaluated on its own and every use
+    of a parameter at step t goes through a dummy copy W^(t) whose gradient is
+    kept (``Run.copy_grads``).  ``copies=False`` is the fast path: no dummy copies,
+    and every variable that no cycle passes through (the outputs, the losses, the
+    input projections) is computed for all steps at once (see :mod:`.batched`);
+    values and gradients are the same.
+
+    ``overrides`` maps node names (``"h[3]"``) to arrays that replace those nodes'
+    values once computed, so everything downstream sees them (finite differences
+    "inside the unrolled graph", §10.2.2); an overridden node is a constant.  A
+    dummy copy (``"W^(3)"``) can be overridden too: only step 3 then uses that value.
+    ``retain_graph`` keeps the engine graph after the backward pass, so that
+    ``graphrnn.grad(run.tensors["L[5]"], ...)`` can walk it again.
+    """
+    from .batched import Stacked, batched_members, fast_equations
+
+    if mode not in ("teacher", "free", "scheduled"):
+        raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"the scheduled-sampling probability p must lie in [0, 1], not {p}")
+    dtype = np.dtype(dtype)
+    data = _check_data(rec, inputs, dtype)
+    if T is None:
+        # the longest unroll the data covers: a variable read at t+k needs k steps beyond T
+        lengths = [len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
+                   if rec.variables[n].kind in ("input", "target")]
+        if not lengths:
+            raise DataError("no per-step data to take the number of steps from; pass T")
+        T = min(lengths)
+        if T < 1:
+            raise DataError("the data is too short for a single step")
+    fast = not copies and not overrides
+    eqs = fast_equations(rec, mode) if fast else rec.mode_equations(mode)
+    blocks = _cached_blocks(rec, eqs, T, (mode, fast))
+    batched = batched_members(rec, eqs, blocks) if fast else set()
+    param_arrays = _check_params(rec, rec.init_params(dtype=dtype) if params is None else params, dtype)
+    leaves = {name: Tensor(arr, requires_grad=backward, name=name) for name, arr in param_arrays.items()}
+    ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
+    ctx.overrides = overrides or {}
+    compiled = _cached_compiled(rec, eqs, (mode, fast))
+    values = ctx.values
+    losses = set(rec.losses)
+    total = None
+    step_losses: dict[int, float] = {}
+    with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
+        for block in blocks:
+            if block.members[0] in batched:
+                name = block.members[0]
+                whole = compiled[name](Stacked(ctx, name), 0)
+                ctx.batched[name] = whole
+                if name in losses:
+                    total = E.sum(whole) if total is None else total + E.sum(whole)
+                    per_step = whole.data.reshape(T, -1).sum(axis=1)
+                    for t in range(1, T + 1):
+                        step_losses[t] = step_losses.get(t, 0.0) + float(per_step[t - 1])
+                continue
+            for name, t in block.steps:
+                value = compiled[name](ctx, t)
+                if not isinstance(value, Tensor):
+                    value = Tensor(np.full((1, 1), value, dtype=dtype))
+                if overrides and key(name, t) in overrides:
+                    value = _override(value, overrides[key(name, t)], key(name, t))
+                values[(name, t)] = value
+                if name in losses:
+                    total = value if total is None else total + value
+                    step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
+        for value in list(values.values()) + list(ctx.batched.values()):
+            if value.requires_grad:
+                value.retain_grad()
+        loss_value = float(total.data) if total is not None else float("nan")
+        if not np.isfinite(loss_value) and total is not None:
+            bad = next((key(n, t) for (n, t), v in values.items() if not np.all(np.isfinite(v.data))), "the loss")
+            raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
+                            f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
+        if backward:
+            if total is None:
+                raise SpecError(f"{rec.name} has no loss to differentiate; add `loss NAME` naming a per-step "
+                                f"variable such as L[t] = cross_entropy(o[t], y[t])")
+            total.backward(retain_graph=retain_graph)
+    return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Pause Python's cycle collector: a run allocates many tensors but makes no reference
+    cycles, and collections that rescan them all would make a long run quadratic."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _cached_blocks(rec, eqs, T, tag):
+    cache = rec.__dict__.setdefault("_blocks_cache", {})
+    got = cache.get((tag, T))
+    if got is None:
+        if len(cache) > 16:
+            cache.clear()
+        got = cache[(tag, T)] = plan_blocks(eqs, T)
+    return got
+
+
+def _cached_compiled(rec, eqs, tag):
+    cache = rec.__dict__.setdefault("_compiled_cache", {})
+    got = cache.get(tag)
+    if got is None:
+        got = cache[tag] = {name: _compile(eq.expr, rec, name) for name, eq in eqs.items()}
+    return got
+
+
+class NodeMap(Mapping):
+    """A read-only mapping from unrolled-graph node names (``"h[3]"``, ``"W"``) to arrays.
+
+    Per-step entries are produced when they are read (a slice of a variable
+    computed for all steps at once costs nothing until then), so collecting a
+    run of 100,000 steps does not build 100,000 keys up front.
+    """
+
+    def __init__(self, fixed: dict, per_step: dict):
+        self._fixed = fixed  # name -> array
+        self._per_step = per_step  # variable -> (steps, function of t giving the array)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        got = self._fixed.get(name)
+        if got is not None:
+            return got
+        var, bracket, rest = name.partition("[") if isinstance(name, str) else ("", "", "")
+        entry = self._per_step.get(var)
+        if entry is not None and rest.endswith("]"):
+            try:
+                t = int(rest[:-1])
+            except ValueError:
+                raise KeyError(name) from None
+            steps, fetch = entry
+            if t in steps:
+                return fetch(t)
+        raise KeyError(name)
+
+    def __iter__(self):
+        yield from self._fixed
+        for var, (steps, _) in self._per_step.items():
+            for t in steps:
+                yield key(var, t)
+
+    def __len__(self) -> int:
+        return len(self._fixed) + sum(len(steps) for steps, _ in self._per_step.values())
+
+    def copy(self) -> dict:
+        return dict(self)
+
+    def __repr__(self):
+        return f"<NodeMap of {len(self)} nodes>"
+
+
+def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward) -> Run:
+    """Gather values and gradients, keyed like the unrolled graph."""
+    B = ctx.batch
+    dtype = ctx.dtype
+    by_var: dict[str, dict[int, Tensor]] = {}
+    for (n, t), v in ctx.values.items():
+        by_var.setdefault(n, {})[t] = v
+    fixed_values = dict(param_arrays)
+    for (n, s), v in {**ctx.data_tensors, **ctx.initials}.items():
+        fixed_values[n if rec.variables.get(n) and rec.variables[n].kind == "context" else key(n, s)] = v.data
+    value_steps: dict = {}
+    grad_steps: dict = {}
+    for n, series in ctx.data.items():
+        if rec.variables[n].kind == "context":
+            fixed_values.setdefault(n, series)
+        else:
+            value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
+    for n, per in by_var.items():
+        value_steps[n] = (per.keys(), lambda t, per=per: per[t].data)
+        if backward and rec.variables[n].kind != "fed":
+            grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
+    tensors = {key(n, t): v for (n, t), v in ctx.values.items()}
+    tensors.update(leaves)
+    for name, whole in ctx.batched.items():
+        if name not in rec.variables:
+            continue  # an internal split-off term (batched.fast_equations)
+        tensors[f"{name}[1..{T}]"] = whole
+        scalar = rec.variables[name].shape == ()
+        value_steps[name] = (range(1, T + 1), _step_columns(whole.data, B, scalar, np.sum))
+        if backward:
+            g = whole.grad if whole.grad is not None else np.zeros_like(whole.data)
+            grad_steps[name] = (range(1, T + 1), _step_columns(g, B, scalar, np.mean))
+    grads: dict = {}
+    copy_grads: dict[str, dict[int, np.ndarray]] = {}
+    if backward:
+        for name, leaf in leaves.items():
+            grads[name] = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+        for (name, t), copy in ctx.copies.items():
+            copy_grads.setdefault(name, {})[t] = _grad_or_zeros(copy, dtype)
+            tensors[f"{name}^({t})"] = copy
+    fed = {key(n, t): v.data for (n, t), v in ctx.values.items() if rec.variables.get(n) and rec.variables[n].kind == "fed"}
+    return Run(rec, T, mode, loss_value, NodeMap(fixed_values, value_steps), NodeMap(grads, grad_steps), copy_grads,
+               step_losses, tensors, total, fed)
+
+
+def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
+    return t.grad if t.grad is not None else np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else dtype)
+
+
+def _step_columns(whole: np.ndarray, B: int, scalar: bool, reduce):
+    """Step t's columns of an array holding all steps side by side (a loss: one number)."""
+    if scalar:
+        return lambda t: np.asarray(reduce(whole[(t - 1) * B:t * B]))
+    return lambda t: whole[..., (t - 1) * B:t * B]
