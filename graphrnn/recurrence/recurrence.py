@@ -451,8 +451,8 @@ class Recurrence:
         return Unrolled.build(self, T, mode)
 
     def run(self, inputs, params=None, T=None, mode="teacher", **options):
-        """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.recurrence.unroll.run`."""
-        from .unroll import run
+        """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.recurrence.evaluate.run`."""
+        from .evaluate import run
 
         return run(self, inputs, params=params, T=T, mode=mode, **options)
 
