@@ -175,48 +175,51 @@ def batched_members(rec, eqs: dict[str, Equation], blocks) -> set[str]:
 
 
 class Stacked:
-    """A view of a run's context in which a reference means all steps side by side."""
+    """A view of a run's context in which a reference means steps ``a..b`` side by side."""
 
-    def __init__(self, ctx, needed_by: str):
-        self.ctx = ctx
-        self.needed_by = needed_by
+    stacked_mode = True
+
+    def __init__(self, ctx, needed_by: str, a: int, b: int):
+        self.ctx, self.needed_by, self.a, self.b = ctx, needed_by, a, b
         self.T, self.dtype, self.rng, self.p = ctx.T, ctx.dtype, ctx.rng, ctx.p
-        self.batch = ctx.batch * ctx.T
-        self.stacked_mode = True
+        self.batch = ctx.batch * (b - a + 1)
 
     def param(self, name, t):
         return self.ctx.params[name]
 
     def context(self, name):
-        got = self.ctx.stacked.get((name, "context"))
+        key = (name, "context", self.a, self.b)
+        got = self.ctx.stacked.get(key)
         if got is None:
-            got = Tensor(np.tile(self.ctx.data[name], (1, self.T)), name=name)
-            self.ctx.stacked[(name, "context")] = got
+            got = Tensor(np.tile(self.ctx.data[name], (1, self.b - self.a + 1)), name=name)
+            self.ctx.stacked[key] = got
         return got
 
     def ref(self, name, offset, needed_by):
-        ctx = self.ctx
-        if offset == 0 and name in ctx.batched:
-            return ctx.batched[name]
-        got = ctx.stacked.get((name, offset))
+        ctx, a, b = self.ctx, self.a, self.b
+        whole = ctx.batched.get(name)
+        if offset == 0 and whole is not None and whole[1:] == (a, b):
+            return whole[0]
+        key = (name, offset, a, b)
+        got = ctx.stacked.get(key)
         if got is not None:
             return got
         var = ctx.rec.variables.get(name)
-        T = self.T
-        if var is not None and var.kind in ("input", "target") and 1 + offset >= 1 and T + offset <= len(ctx.data[name]):
-            series = ctx.data[name][offset:T + offset]
+        if (var is not None and var.kind in ("input", "target") and a + offset >= 1
+                and b + offset <= len(ctx.data[name])):
+            series = ctx.data[name][a - 1 + offset:b + offset]
             arr = series.reshape(-1) if var.is_label else np.moveaxis(series, 0, 1).reshape(series.shape[1], -1)
-            got = Tensor(arr, name=f"{name}[1+{offset}..T+{offset}]")
+            got = Tensor(arr, name=f"{name}[{a + offset}..{b + offset}]")
         else:
-            pieces = [ctx.ref(name, t + offset, f"{self.needed_by}[{t}]") for t in range(1, T + 1)]
+            pieces = [ctx.ref(name, t + offset, f"{self.needed_by}[{t}]") for t in range(a, b + 1)]
             if all(not p.requires_grad for p in pieces):
                 got = Tensor(np.concatenate([p.data for p in pieces], axis=-1))
             else:
                 got = E.concat(pieces, axis=-1)
-        ctx.stacked[(name, offset)] = got
+        ctx.stacked[key] = got
         return got
 
 
-def step_slice(whole: Tensor, s: int, batch: int) -> Tensor:
-    """Step ``s``'s columns of a variable computed for all steps at once."""
-    return E.getitem(whole, (Ellipsis, slice((s - 1) * batch, s * batch)))
+def step_slice(whole: Tensor, i: int, batch: int) -> Tensor:
+    """The ``i``-th step's columns (counting from 0) of a variable computed for several steps at once."""
+    return E.getitem(whole, (Ellipsis, slice(i * batch, (i + 1) * batch)))

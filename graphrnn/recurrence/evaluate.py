@@ -10,6 +10,7 @@ back-propagation through time on the same pieces.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 from collections.abc import Mapping
@@ -85,7 +86,7 @@ class _Context:
         self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
         self.stacked_mode = False  # see batched.Stacked
-        self.batched: dict[str, Tensor] = {}  # variables computed for all steps at once
+        self.batched: dict[str, tuple[Tensor, int, int]] = {}  # variables computed for steps a..b at once
         self.stacked: dict = {}
         self.slices: dict[tuple[str, int], Tensor] = {}
         self.overrides: dict = {}
@@ -118,10 +119,10 @@ class _Context:
         if value is not None:
             return value
         whole = self.batched.get(name)
-        if whole is not None and 1 <= s <= self.T:
+        if whole is not None and whole[1] <= s <= whole[2]:
             value = self.slices.get((name, s))
             if value is None:
-                value = self.slices[(name, s)] = step_slice(whole, s, self.batch)
+                value = self.slices[(name, s)] = step_slice(whole[0], s - whole[1], self.batch)
             return value
         var = self.rec.variables[name]
         if var.kind in ("input", "target"):
@@ -420,7 +421,8 @@ def _override(value: Tensor, array, where: str) -> Tensor:
 
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
         dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
-        retain_graph: bool = False) -> Run:
+        retain_graph: bool = False, checkpoint: int | bool | None = None,
+        truncate: tuple[int, int] | None = None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -444,8 +446,15 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     dummy copy (``"W^(3)"``) can be overridden too: only step 3 then uses that value.
     ``retain_graph`` keeps the engine graph after the backward pass, so that
     ``graphrnn.grad(run.tensors["L[5]"], ...)`` can walk it again.
+
+    Memory (see :mod:`.memory`): ``checkpoint=True`` (or a segment length) keeps
+    only about √T stored steps and recomputes each segment during the backward
+    pass — the same gradients in a fraction of the memory; ``truncate=(k1, k2)``
+    back-propagates, every k1 steps, the losses of those steps through at most k2
+    steps (truncated BPTT).  Both give the loss, the per-step losses and the
+    parameters' gradients, not every per-step value and gradient.
     """
-    from .batched import Stacked, batched_members, fast_equations
+    from .batched import batched_members, fast_equations
 
     if mode not in ("teacher", "free", "scheduled"):
         raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
@@ -471,33 +480,15 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
     ctx.overrides = overrides or {}
     compiled = _cached_compiled(rec, eqs, (mode, fast))
+    if checkpoint or truncate:
+        return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
+                                checkpoint, truncate, lambda: _Context(rec, T, data, leaves, dtype, mode, p,
+                                                                       np.random.default_rng(seed), False))
     values = ctx.values
-    losses = set(rec.losses)
-    total = None
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
-        for block in blocks:
-            if block.members[0] in batched:
-                name = block.members[0]
-                whole = compiled[name](Stacked(ctx, name), 0)
-                ctx.batched[name] = whole
-                if name in losses:
-                    total = E.sum(whole) if total is None else total + E.sum(whole)
-                    per_step = whole.data.reshape(T, -1).sum(axis=1)
-                    for t in range(1, T + 1):
-                        step_losses[t] = step_losses.get(t, 0.0) + float(per_step[t - 1])
-                continue
-            for name, t in block.steps:
-                value = compiled[name](ctx, t)
-                if not isinstance(value, Tensor):
-                    value = Tensor(np.full((1, 1), value, dtype=dtype))
-                if overrides and key(name, t) in overrides:
-                    value = _override(value, overrides[key(name, t)], key(name, t))
-                values[(name, t)] = value
-                if name in losses:
-                    total = value if total is None else total + value
-                    step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
-        for value in list(values.values()) + list(ctx.batched.values()):
+        total = evaluate_steps(ctx, blocks, batched, compiled, 1, T, step_losses)
+        for value in list(values.values()) + [whole for whole, _, _ in ctx.batched.values()]:
             if value.requires_grad:
                 value.retain_grad()
         loss_value = float(total.data) if total is not None else float("nan")
@@ -511,6 +502,81 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
                                 f"variable such as L[t] = cross_entropy(o[t], y[t])")
             total.backward(retain_graph=retain_graph)
     return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
+
+
+def _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
+                     checkpoint, truncate, ctx_factory) -> Run:
+    from . import memory
+
+    if checkpoint and truncate:
+        raise ValueError("choose checkpoint or truncate, not both")
+    what = "checkpointed BPTT" if checkpoint else "truncated BPTT"
+    memory.check_segmentable(rec, eqs, mode, what)
+    if not backward:
+        raise ValueError(f"{what} is a way to compute gradients; with backward=False, run normally")
+    delays = memory.read_delays(eqs)
+    step_losses: dict[int, float] = {}
+    with _no_cyclic_gc():
+        if checkpoint:
+            segment = memory.default_segment(T) if checkpoint is True else int(checkpoint)
+            if segment < 1:
+                raise ValueError(f"the checkpoint segment must be at least 1 step, not {checkpoint}")
+            loss = memory.checkpointed(ctx_factory, blocks, batched, compiled, T, segment, delays, step_losses)
+        else:
+            k1, k2 = truncate
+            if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
+                raise ValueError(f"truncate=(k1, k2) needs whole numbers with 1 <= k1 <= k2 (every k1 steps, "
+                                 f"back-propagate k2 steps); got {truncate!r}")
+            loss = memory.truncated(ctx_factory, blocks, batched, compiled, T, k1, k2, delays, step_losses)
+    grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data) for name, leaf in leaves.items()}
+    return Run(rec, T, mode, loss, NodeMap(dict(param_arrays), {}), NodeMap(grads, {}), {}, step_losses,
+               dict(leaves), None, {})
+
+
+def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, step_losses: dict,
+                   loss_from: int | None = None):
+    """Evaluate steps ``a..b`` of every block into ``ctx`` and return the loss of the steps
+    from ``loss_from`` (default ``a``) to ``b`` as a tensor (``None`` when there is none).
+
+    Values the steps need from before ``a`` must already be in ``ctx.values``; the
+    variables in ``batched`` are computed for the whole range at once."""
+    from .batched import Stacked
+
+    losses = set(ctx.rec.losses)
+    loss_from = a if loss_from is None else loss_from
+    overrides = ctx.overrides
+    values = ctx.values
+    total = None
+    for block in blocks:
+        if block.members[0] in batched:
+            name = block.members[0]
+            whole = compiled[name](Stacked(ctx, name, a, b), 0)
+            ctx.batched[name] = (whole, a, b)
+            if name in losses:
+                counted = whole if loss_from == a else E.getitem(whole, slice((loss_from - a) * ctx.batch, None))
+                total = E.sum(counted) if total is None else total + E.sum(counted)
+                per_step = whole.data.reshape(b - a + 1, -1).sum(axis=1)
+                for t in range(loss_from, b + 1):
+                    step_losses[t] = step_losses.get(t, 0.0) + float(per_step[t - a])
+            continue
+        steps = block.steps
+        if a != 1 or b != ctx.T:  # a segment of a causal recurrence: its blocks run forwards in time
+            steps = steps[bisect.bisect_left(steps, a, key=_step_of):bisect.bisect_right(steps, b, key=_step_of)]
+        for name, t in steps:
+            value = compiled[name](ctx, t)
+            if not isinstance(value, Tensor):
+                value = Tensor(np.full((1, 1), value, dtype=ctx.dtype))
+            if overrides and key(name, t) in overrides:
+                value = _override(value, overrides[key(name, t)], key(name, t))
+            values[(name, t)] = value
+            if name in losses and t >= loss_from:
+                total = value if total is None else total + value
+                step_losses[t] = step_losses.get(t, 0.0) + float(value.data)
+    return total
+
+
+def _step_of(item) -> int:
+    return item[1]
 
 
 @contextlib.contextmanager
@@ -611,7 +677,7 @@ def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_lo
             grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
     tensors = {key(n, t): v for (n, t), v in ctx.values.items()}
     tensors.update(leaves)
-    for name, whole in ctx.batched.items():
+    for name, (whole, _, _) in ctx.batched.items():
         if name not in rec.variables:
             continue  # an internal split-off term (batched.fast_equations)
         tensors[f"{name}[1..{T}]"] = whole

@@ -1,0 +1,140 @@
+"""Back-propagation through time in bounded memory: checkpointed and truncated BPTT.
+
+Both split the unrolled graph into segments of consecutive steps and evaluate
+one segment's graph at a time.  A first pass runs forward without recording a
+graph and keeps, at each segment's start, only the values the segment reads from
+before it (``h[a-1]`` for a one-step delay; more for longer delays).
+
+* **Checkpointed** (Chen et al. 2016; Gruslys et al. 2016): segments of about √T
+  steps are recomputed in reverse order, each with its boundary values as leaves,
+  and back-propagated with the gradient that the later segments sent back to
+  those values.  The gradients are those of the whole graph; memory holds √T
+  boundaries and one segment's graph instead of T steps.
+* **Truncated** BPTT(k1, k2) (Williams and Peng 1990): every k1 steps, the losses
+  of those k1 steps are back-propagated through at most k2 steps, the state
+  before that being taken as a constant.  Its gradient is that of the explicitly
+  truncated graph, summed over the chunks.
+
+Both need a recurrence whose computed values depend only on the past (no
+``g[t+1]``), and no random draws (which a recomputation would not repeat).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+from .. import engine as E
+from ..engine.tensor import Tensor
+from ..errors import SpecError
+from .spec import walk, Call, references
+
+
+def read_delays(eqs: dict) -> dict[str, int]:
+    """For each computed variable, the largest delay with which an equation reads it."""
+    delays: dict[str, int] = {}
+    for eq in eqs.values():
+        for ref in references(eq.expr):
+            if ref.name in eqs and ref.anchor == "t" and ref.delay > 0:
+                delays[ref.name] = max(delays.get(ref.name, 0), ref.delay)
+    return delays
+
+
+def check_segmentable(rec, eqs: dict, mode: str, what: str) -> None:
+    for name, eq in eqs.items():
+        for ref in references(eq.expr):
+            if ref.name in eqs and ref.delay < 0:
+                raise SpecError(f"{what} runs forwards in time, but `{ref.text}` in the equation of {name} reads a "
+                                f"later step; run this recurrence without {what}", eq.line, variable=ref.name)
+        if any(isinstance(n, Call) and n.fn == "sample" for n in walk(eq.expr)):
+            raise SpecError(f"{what} recomputes the forward pass, which would draw new samples for "
+                            f"`sample(...)` in the equation of {name}", eq.line, variable=name)
+    if mode == "scheduled":
+        raise SpecError(f"{what} recomputes the forward pass, which would toss new coins for scheduled "
+                        f"sampling; use mode 'teacher' or 'free'")
+
+
+def _boundary(delays: dict[str, int], a: int) -> list[tuple[str, int]]:
+    """The values from before step ``a`` that steps ``a`` and later read."""
+    return [(u, s) for u, d in delays.items() for s in range(max(1, a - d), a)]
+
+
+def _reset(ctx, carried: dict) -> None:
+    """Forget every value of the context but the ``carried`` ones (a new segment starts)."""
+    for store in (ctx.values, ctx.batched, ctx.slices, ctx.stacked, ctx.data_tensors):
+        store.clear()
+    ctx.values.update(carried)
+
+
+def forward_pass(ctx, blocks, batched, compiled, starts: list[int], delays, step_losses) -> tuple[float, dict]:
+    """Run forward without a graph, segment by segment; return the loss and, for every
+    segment start, the boundary values it reads from before it."""
+    from .evaluate import evaluate_steps
+
+    loss = 0.0
+    checkpoints: dict[int, dict] = {}
+    with E.no_grad():
+        for i, a in enumerate(starts):
+            b = starts[i + 1] - 1 if i + 1 < len(starts) else ctx.T
+            total = evaluate_steps(ctx, blocks, batched, compiled, a, b, step_losses)
+            if total is not None:
+                loss += float(total.data)
+            if b < ctx.T:
+                saved = {vs: ctx.ref(vs[0], vs[1], "").data for vs in _boundary(delays, b + 1)}
+                checkpoints[b + 1] = saved
+                _reset(ctx, {vs: Tensor(v) for vs, v in saved.items()})
+    return loss, checkpoints
+
+
+def default_segment(T: int) -> int:
+    return max(1, math.isqrt(T - 1) + 1) if T > 1 else 1
+
+
+def checkpointed(ctx_factory, blocks, batched, compiled, T: int, segment: int, delays, step_losses) -> float:
+    """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph."""
+    from .evaluate import evaluate_steps
+
+    starts = list(range(1, T + 1, segment))
+    loss, checkpoints = forward_pass(ctx_factory(), blocks, batched, compiled, starts, delays, step_losses)
+    sent_back: dict = {}  # (variable, step) -> gradient, from the segment after this one
+    for i in reversed(range(len(starts))):
+        a = starts[i]
+        b = starts[i + 1] - 1 if i + 1 < len(starts) else T
+        ctx = ctx_factory()
+        leaves = {}
+        for vs, value in checkpoints.get(a, {}).items():
+            leaf = Tensor(value, requires_grad=value.dtype.kind == "f")
+            ctx.values[vs] = leaves[vs] = leaf
+        objective = evaluate_steps(ctx, blocks, batched, compiled, a, b, {})
+        for (u, s), g in sent_back.items():
+            # the later segments' dependence on this value, as a term whose gradient is g
+            term = E.sum(ctx.ref(u, s, "") * Tensor(g))
+            objective = term if objective is None else objective + term
+        if objective is not None and objective.requires_grad:
+            objective.backward()
+        sent_back = {vs: leaf.grad for vs, leaf in leaves.items() if leaf.grad is not None}
+    return loss
+
+
+def truncated(ctx_factory, blocks, batched, compiled, T: int, k1: int, k2: int, delays, step_losses) -> float:
+    """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps."""
+    from .evaluate import evaluate_steps
+
+    ends = list(range(k1, T + 1, k1))
+    if not ends or ends[-1] != T:
+        ends.append(T)
+    chunks = []
+    previous = 0
+    for e in ends:
+        chunks.append((max(1, e - k2 + 1), previous + 1, e))
+        previous = e
+    starts = sorted({1} | {a for a, _, _ in chunks})
+    loss, checkpoints = forward_pass(ctx_factory(), blocks, batched, compiled, starts, delays, step_losses)
+    for a, first_loss, e in chunks:
+        ctx = ctx_factory()
+        for vs, value in checkpoints.get(a, {}).items():
+            ctx.values[vs] = Tensor(value)  # the truncation: a constant, no gradient flows past it
+        objective = evaluate_steps(ctx, blocks, batched, compiled, a, e, {}, loss_from=first_loss)
+        if objective is not None and objective.requires_grad:
+            objective.backward()
+    return loss
