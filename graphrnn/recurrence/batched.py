@@ -220,6 +220,9 @@ class Stacked:
         return got
 
 
+_GETITEM = E.REGISTRY["getitem"]
+
+
 def step_slice(whole: Tensor, i: int, batch: int) -> Tensor:
     """The ``i``-th step's columns (counting from 0) of a variable computed for several steps at once."""
-    return E.getitem(whole, (Ellipsis, slice(i * batch, (i + 1) * batch)))
+    return E.apply(_GETITEM, whole, index=(Ellipsis, slice(i * batch, (i + 1) * batch)))

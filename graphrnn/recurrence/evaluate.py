@@ -138,6 +138,8 @@ class _Context:
         if not 1 <= s <= len(series):
             if var.init is not None:
                 return self._initial(name, s)
+            if isinstance(needed_by, tuple):
+                needed_by = key(*needed_by)
             raise DataError(
                 f"{needed_by} needs {key(name, s)}, but the data for {name!r} covers steps 1..{len(series)}; "
                 + (f"give {name} for steps up to {s}" if s > len(series) else
@@ -180,8 +182,8 @@ def _compile(e, rec: Recurrence, eq_name: str):
     if isinstance(e, Ref):
         name, offset = e.name, e.offset
         if e.anchor == "tau":
-            return lambda ctx, t: ctx.ref(name, ctx.T + offset, key(eq_name, t))
-        return lambda ctx, t: ctx.ref(name, t + offset, key(eq_name, t))
+            return lambda ctx, t: ctx.ref(name, ctx.T + offset, (eq_name, t))
+        return lambda ctx, t: ctx.ref(name, t + offset, (eq_name, t))  # (who needs it, for an error message)
     if isinstance(e, Unary):
         inner = _compile(e.operand, rec, eq_name)
         return (lambda ctx, t: -inner(ctx, t)) if e.op == "-" else inner
@@ -471,7 +473,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
         T = min(lengths)
         if T < 1:
             raise DataError("the data is too short for a single step")
-    fast = not copies and not overrides
+    fast = (not copies or bool(checkpoint) or bool(truncate)) and not overrides  # segments keep no copies
     eqs = fast_equations(rec, mode) if fast else rec.mode_equations(mode)
     blocks = _cached_blocks(rec, eqs, T, (mode, fast))
     batched = batched_members(rec, eqs, blocks) if fast else set()
