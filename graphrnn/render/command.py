@@ -1,0 +1,122 @@
+"""Draw a recurrence as the book does: folded, unfolded or both; op level; gradient paths.
+
+The format comes from the output's suffix: .svg, .png, .pdf (these need graphviz's
+`dot` program) or .dot.
+
+examples:
+  graphrnn render fig10_3 --folded -o fig10_3_folded.svg
+  graphrnn render fig10_3 --both -o fig10_3.png
+  graphrnn render fig10_5 --unrolled -o fig10_5.svg
+  graphrnn render fig10_3 --unrolled --steps 10000 --window 6 -o long.svg
+  graphrnn render fig10_6 --teacher-forcing -o fig10_6.pdf
+  graphrnn render fig10_3 --unrolled --steps 3 --level op -o ops.svg
+  graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=0.5 -o vanishing.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..cli import add_arch_argument, load_arch
+from ..errors import RenderError
+from .figures import draw_fold_unfold, draw_folded, draw_teacher_forcing, draw_unfolded
+from .gradpath import draw_grad_path
+from .ops import draw_ops
+from .output import FORMATS, save
+
+DEFAULT_RUN_STEPS = 4
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_arch_argument(parser)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--folded", action="store_true", help="the folded graph: circles, weights, delay squares")
+    what.add_argument("--unrolled", "--unfolded", action="store_true", help="the graph unfolded in time")
+    what.add_argument("--both", action="store_true", help="folded, an arrow labelled Unfold, unfolded (figs 10.2-10.3)")
+    what.add_argument("--teacher-forcing", action="store_true",
+                      help="fig 10.6: train time (true y fed back) beside test time (the model's output fed back)")
+    parser.add_argument("--steps", "-T", type=int, metavar="T",
+                        help="unfold T concrete steps (default: the book's symbolic t-1, t, t+1)")
+    parser.add_argument("--window", "-k", type=int, metavar="K",
+                        help="show K steps: the first and last ones around an ellipsis (default 6 when T > 8)")
+    parser.add_argument("--start", type=int, metavar="S", help="show the window of K steps from step S on")
+    parser.add_argument("--level", choices=("variable", "op"), default="variable",
+                        help="variable: as the book draws it; op: every engine op of a run, with data and gradient")
+    parser.add_argument("--grad-path", metavar="FROM:TO",
+                        help="after a run, highlight every path from FROM (L or L[t]) back to TO (h[1], W^(3), W, ...), "
+                             "edges as wide and red as the gradient they carry")
+    parser.add_argument("--mode", choices=("teacher", "free", "scheduled"), default="teacher",
+                        help="teacher forcing (the spec as written) or free-running (test time)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random data and parameters of a run")
+    parser.add_argument("--batch", type=int, default=2, help="sequences in the random batch of a run")
+    parser.add_argument("--scale", action="append", metavar="PARAM=FACTOR",
+                        help="multiply a parameter of the run, e.g. --scale W=0.5 (vanishing) or W=3 (repeatable)")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help=f"where to write the drawing ({', '.join(FORMATS)})")
+
+
+def _scales(items, rec) -> dict:
+    out = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        try:
+            factor = float(value)
+        except ValueError:
+            factor = None
+        if not eq or factor is None:
+            raise RenderError(f"--scale takes PARAM=FACTOR, e.g. --scale W=0.5; got {item!r}")
+        name = name.strip()
+        if name not in rec.all_param_shapes():
+            raise RenderError(f"--scale: {name!r} is not a parameter of {rec.name} "
+                              f"(those are: {', '.join(rec.all_param_shapes())})")
+        out[name] = factor
+    return out
+
+
+def make_run(rec, steps, mode="teacher", seed=0, batch=2, scales=None):
+    """A run of ``rec`` on random data (for the op level and gradient paths)."""
+    if batch < 1:
+        raise RenderError(f"--batch must be at least 1, not {batch}")
+    params = rec.init_params(seed=seed)
+    for name, factor in (scales or {}).items():
+        params[name] = params[name] * factor
+    return rec.run(rec.random_inputs(steps, batch=batch, seed=seed), params=params, T=steps, mode=mode)
+
+
+def build(args):
+    """The drawing the arguments ask for."""
+    rec = load_arch(args)
+    needs_run = args.level == "op" or args.grad_path
+    if needs_run:
+        if not args.unrolled:
+            raise RenderError("the op level and gradient paths are drawn on a run unrolled in time: use --unrolled "
+                              "(with --steps T)")
+        steps = args.steps or DEFAULT_RUN_STEPS
+        if steps < 1:
+            raise RenderError(f"--steps must be at least 1, not {steps}")
+        run = make_run(rec, steps, args.mode, args.seed, args.batch, _scales(args.scale, rec))
+        if args.grad_path:
+            source, sep, target = args.grad_path.partition(":")
+            if not sep or not source.strip() or not target.strip():
+                raise RenderError(f"--grad-path takes FROM:TO, e.g. 'L[3]:h[1]' or L:W; got {args.grad_path!r}")
+            return draw_grad_path(run, source.strip(), target.strip(), window=args.window, level=args.level)
+        return draw_ops(run)
+    if args.scale:
+        raise RenderError("--scale changes the parameters of a run: use it with --level op or --grad-path")
+    if args.folded:
+        if args.steps or args.window or args.start:
+            raise RenderError("--steps, --window and --start choose steps of the unfolded graph; the folded graph "
+                              "has none (use --unrolled or --both)")
+        return draw_folded(rec, args.mode)
+    if args.teacher_forcing:
+        return draw_teacher_forcing(rec, window=args.window or 2)
+    if args.both:
+        return draw_fold_unfold(rec, args.steps, args.window, args.mode, args.start)
+    return draw_unfolded(rec, args.steps, args.window, args.mode, args.start)
+
+
+def main(args) -> int:
+    path = save(build(args), args.output)
+    print(f"wrote {path}")
+    return 0

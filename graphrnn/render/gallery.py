@@ -1,0 +1,161 @@
+"""Regenerate the gallery: the book's figures 10.2–10.11 redrawn from the zoo, and gradient paths.
+
+Run from the repository's root::
+
+    python visualizations/make_gallery.py          # or: python -m graphrnn.render.gallery -o visualizations
+
+Every picture is written as SVG and PNG, with ``index.html`` and ``README.md``
+showing them all, each with its caption and the command that draws it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import zoo
+from .command import make_run
+from .figures import draw_fold_unfold, draw_graphical_models, draw_teacher_forcing, draw_unfolded
+from .gradpath import draw_grad_path
+from .ops import draw_ops
+from .output import save
+
+
+@dataclass
+class Picture:
+    name: str  # file stem
+    title: str
+    caption: str
+    draw: Callable
+    command: str | None = None  # the `graphrnn render` line that draws it alone
+
+
+def _run(arch, T, **kw):
+    return make_run(zoo.load(arch), T, **kw)
+
+
+PICTURES = [
+    Picture("fig10_2", "Fig. 10.2 — a recurrent network with no outputs",
+            "Folded: x feeds h, and h feeds itself through the black square, a delay of one step. Unfolded: "
+            "one h per step, h<sup>(...)</sup> dashed at both ends. The book labels every arrow f; the spec "
+            "names the weights, U and W.",
+            lambda: draw_fold_unfold(zoo.load("fig10_2")), "graphrnn render fig10_2 --both -o fig10_2.svg"),
+    Picture("fig10_3", "Fig. 10.3 — the standard RNN (eqs. 10.8–10.14)",
+            "x →U→ h →V→ o → L ← y, and h →W→ ■ → h; unfolded, the same U, V, W at every step.",
+            lambda: draw_fold_unfold(zoo.load("fig10_3")), "graphrnn render fig10_3 --both -o fig10_3.svg"),
+    Picture("fig10_4", "Fig. 10.4 — recurrence only through the output",
+            "No h → h edge: o<sup>(t−1)</sup> feeds h<sup>(t)</sup> through W, folded as o →W→ ■ → h.",
+            lambda: draw_fold_unfold(zoo.load("fig10_4")), "graphrnn render fig10_4 --both -o fig10_4.svg"),
+    Picture("fig10_5", "Fig. 10.5 — a single output at the end",
+            "The hidden chain runs to h<sup>(τ)</sup>; only h<sup>(τ)</sup> has an output, a loss and a target.",
+            lambda: draw_unfolded(zoo.load("fig10_5")), "graphrnn render fig10_5 --unrolled -o fig10_5.svg"),
+    Picture("fig10_6", "Fig. 10.6 — teacher forcing",
+            "Train time: the true y<sup>(t−1)</sup> feeds h<sup>(t)</sup>. Test time (free-running mode): the "
+            "model's own output o<sup>(t−1)</sup> does, and there is no loss or target.",
+            lambda: draw_teacher_forcing(zoo.load("fig10_6")),
+            "graphrnn render fig10_6 --teacher-forcing -o fig10_6.svg"),
+    Picture("fig10_7_8", "Figs. 10.7 and 10.8 — a distribution over sequences, with and without h",
+            "Fully connected, every y<sup>(t)</sup> needs a table over all earlier ones: k<sup>τ</sup> − 1 "
+            "numbers. Through h, one transition shared by every step: a number of parameters that does not "
+            "grow with τ (counted from the RNN's spec).",
+            lambda: draw_graphical_models(tau=5)),
+    Picture("fig10_9", "Fig. 10.9 — a fixed vector x conditions every step",
+            "One x feeds every h<sup>(t)</sup> through R; y<sup>(t)</sup> is the input of step t (through U) "
+            "and the target of step t−1.",
+            lambda: draw_unfolded(zoo.load("fig10_9")), "graphrnn render fig10_9 --unrolled -o fig10_9.svg"),
+    Picture("fig10_10", "Fig. 10.10 — a conditional RNN, sequence to sequence",
+            "The columns of fig. 10.3 plus y<sup>(t)</sup> →R→ h<sup>(t+1)</sup>.",
+            lambda: draw_unfolded(zoo.load("fig10_10")), "graphrnn render fig10_10 --unrolled -o fig10_10.svg"),
+    Picture("fig10_11", "Fig. 10.11 — a bidirectional RNN",
+            "h runs forward in time, g backward (g<sup>(t+1)</sup> → g<sup>(t)</sup>); o<sup>(t)</sup> sees both.",
+            lambda: draw_unfolded(zoo.load("fig10_11")), "graphrnn render fig10_11 --unrolled -o fig10_11.svg"),
+    Picture("long_unroll", "A long unroll as a window: T = 10,000",
+            "The first and last three steps around an ellipsis; the drawing is as small (and as fast) as T = 6.",
+            lambda: draw_unfolded(zoo.load("fig10_3"), steps=10_000, window=6),
+            "graphrnn render fig10_3 --unrolled --steps 10000 --window 6 -o long_unroll.svg"),
+    Picture("grad_vanishing", "Gradient path: vanishing (W × 0.5)",
+            "After a run of fig. 10.3 with its recurrent weights halved: the gradient of L<sup>(8)</sup> "
+            "flowing back to h<sup>(1)</sup> shrinks at every step, Wᵀ diag(1 − h²) at a time (eq. 10.21).",
+            lambda: draw_grad_path(_run("fig10_3", 8, scales={"W": 0.5}), "L[8]", "h[1]"),
+            "graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=0.5 "
+            "-o grad_vanishing.svg"),
+    Picture("grad_exploding", "Gradient path: exploding (W × 5)",
+            "The same path with large recurrent weights (and small input weights, so that tanh does not "
+            "saturate): the gradient grows about fiftyfold on its way back.",
+            lambda: draw_grad_path(_run("fig10_3", 8, batch=1, scales={"W": 5.0, "U": 0.1}), "L[8]", "h[1]"),
+            "graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=5 --scale U=0.1 "
+            "--batch 1 -o grad_exploding.svg"),
+    Picture("grad_copies", "Gradient path to W through its dummy copies W<sup>(t)</sup> (§10.2.2)",
+            "Every step's copy of W receives its own share of ∇W; the shares add up to ∇W. W<sup>(1)</sup> "
+            "gets none: it multiplies h<sup>(0)</sup> = 0.",
+            lambda: draw_grad_path(_run("fig10_3", 5), "L", "W"),
+            "graphrnn render fig10_3 --unrolled --steps 5 --grad-path L:W -o grad_copies.svg"),
+    Picture("ops", "Op level: every engine op of a two-step run",
+            "Each op with its data and the gradient of the loss; colours mean parameter, dummy copy, input, "
+            "state, other variable, loss.",
+            lambda: draw_ops(_run("fig10_3", 2)), "graphrnn render fig10_3 --unrolled --steps 2 --level op -o ops.svg"),
+    Picture("grad_ops", "Op level: the paths from L<sup>(3)</sup> back to h<sup>(1)</sup>",
+            "The same highlighting on the engine's own graph: each matmul, add and tanh the gradient passes.",
+            lambda: draw_grad_path(_run("fig10_3", 3), "L[3]", "h[1]", level="op"),
+            "graphrnn render fig10_3 --unrolled --steps 3 --level op --grad-path 'L[3]:h[1]' -o grad_ops.svg"),
+]
+
+
+def _page(pictures) -> tuple[str, str]:
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>graphrnn — chapter 10's figures, redrawn</title>",
+             "<style>body{font-family:Georgia,serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "figure{margin:2.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}"
+             "code{background:#f4f4f4;padding:2px 4px;font-size:90%}</style></head><body>",
+             "<h1>Chapter 10's figures, redrawn from the zoo</h1>",
+             "<p>Every picture below is drawn by <code>graphrnn.render</code> from the spec files in "
+             "<code>graphrnn/zoo/</code>. Regenerate them all with <code>python visualizations/make_gallery.py"
+             "</code>.</p>"]
+    md = ["# Chapter 10's figures, redrawn from the zoo", "",
+          "Every picture is drawn by `graphrnn.render` from the spec files in `graphrnn/zoo/` "
+          "([index.html](index.html) shows the same page). Regenerate them all, from the repository's root, with",
+          "", "```", "python visualizations/make_gallery.py", "```", ""]
+    for p in pictures:
+        parts.append(f'<figure id="{p.name}"><h2>{p.title}</h2><img src="{p.name}.svg" alt="{html.escape(p.name)}">'
+                     f"<figcaption>{p.caption}"
+                     + (f"<br><code>{html.escape(p.command)}</code>" if p.command else "") + "</figcaption></figure>")
+        md += [f"## {p.title}", "", f"![{p.name}]({p.name}.svg)", "", p.caption, ""]
+        if p.command:
+            md += ["```", p.command, "```", ""]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n", "\n".join(md)
+
+
+def make(out: Path, only=None, formats=("svg", "png")) -> list[Path]:
+    """Draw every picture (or those named in ``only``) into ``out``; write the index pages."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in PICTURES:
+        if only and p.name not in only:
+            continue
+        drawing = p.draw()
+        for fmt in formats:
+            written.append(save(drawing, out / f"{p.name}.{fmt}"))
+    page, md = _page(PICTURES)
+    (out / "index.html").write_text(page, encoding="utf-8")
+    (out / "README.md").write_text(md, encoding="utf-8")
+    return written + [out / "index.html", out / "README.md"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graphrnn.render.gallery", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-o", "--out", default="visualizations", help="the folder to write (default: visualizations)")
+    parser.add_argument("--only", nargs="*", metavar="NAME", help="draw only these pictures (by file name)")
+    args = parser.parse_args(argv)
+    for path in make(Path(args.out), args.only):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
