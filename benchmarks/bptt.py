@@ -96,7 +96,6 @@ def graphrnn_setup(params, x, y, T, H, I, O, dtype):
 def torch_setup(params, x, y, T, H, I, O, dtype):
     import torch
 
-    torch.set_num_threads(1) if False else None
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     tp = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in params.items()}
     tx = torch.tensor(x, dtype=tdtype)
@@ -112,7 +111,7 @@ def torch_setup(params, x, y, T, H, I, O, dtype):
             o = tp["c"] + tp["V"] @ h
             loss = loss + torch.nn.functional.cross_entropy(o.T, ty[t], reduction="sum")
         loss.backward()
-        return float(loss), {k: v.grad.numpy() for k, v in tp.items()}
+        return float(loss.detach()), {k: v.grad.numpy() for k, v in tp.items()}
 
     return step
 
