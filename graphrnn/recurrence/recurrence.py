@@ -11,6 +11,8 @@ an algebraic loop, a variable that would need its own value to compute itself.
 from __future__ import annotations
 
 import math
+import re
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -95,6 +97,168 @@ def _rename_inputs(expr, renames: dict[str, str]):
     return expr
 
 
+def _step_text(anchor: str, offset: int) -> str:
+    base = "tau" if anchor == "tau" else "t"
+    return base if offset == 0 else f"{base}{offset:+d}"
+
+
+def find_loop(eqs: dict[str, Equation], prefer: frozenset = frozenset()):
+    """Look for an algebraic loop among equations ``eqs``: a cycle of the folded graph whose
+    delays add up to zero, or a group of mutually dependent variables that runs both forwards
+    and backwards in time (two of its cycles then combine into a loop of total delay zero).
+
+    Returns ``None``, or ``(message, equation, variable)``: a message naming the cycle step by
+    step and saying how to fix it, the equation where the loop closes, and a variable on it.
+    An edge ``u -> v`` of delay ``d`` means that ``v[t]`` uses ``u[t-d]``.  A same-step cycle is
+    named from a variable of ``prefer`` when it has one (free running's fed values: the fix is
+    then to read the fed value one step earlier).
+    """
+    edges: dict[tuple[str, str], set[int]] = {}
+    for name, eq in eqs.items():
+        for ref in references(eq.expr):
+            if ref.name in eqs:
+                edges.setdefault((ref.name, name), set()).add(ref.delay)
+    anchor = {name: eq.anchor for name, eq in eqs.items()}
+
+    def walk_text(cycle: list[str], pick) -> tuple[str, int]:
+        """``a[t] -> b[t+1] -> a[t]`` for the cycle ``[a, b, a]``; also the total delay."""
+        parts, total = [f"{cycle[0]}[{_step_text(anchor[cycle[0]], 0)}]"], 0
+        for u, v in zip(cycle, cycle[1:]):
+            total += pick(edges[(u, v)])
+            parts.append(f"{v}[{_step_text(anchor[v], total)}]")
+        return _chain(parts), total
+
+    # 1. a same-step cycle (the common mistake: h[t] = f(h[t]))
+    cycle = _a_cycle(nx.DiGraph([uv for uv, ds in edges.items() if 0 in ds]), prefer)
+    if cycle is not None:
+        text, _ = walk_text(cycle, lambda ds: 0)
+        return (f"{text} (total delay 0): each value needs itself at the same step; make one of these uses "
+                f"read the previous step, e.g. `{cycle[0]}[{_step_text(anchor[cycle[0]], -1)}]` in the equation "
+                f"of {cycle[1]}",
+                cycle[1], cycle[0])
+
+    # 2. per strongly connected group, the cycles must all go forwards, or all backwards, in time
+    graph = nx.DiGraph(list(edges))
+    for group in nx.strongly_connected_components(graph):
+        sub = graph.subgraph(group)
+        if sub.number_of_edges() == 0:
+            continue
+        n = len(group)
+        found = {}
+        for sign in (1, -1):
+            # weight (n+1)*sign*d - 1 is negative on a simple cycle exactly when sign*(total delay) <= 0
+            pick = min if sign == 1 else max
+            weighted = {(u, v): (n + 1) * sign * pick(edges[(u, v)]) - 1 for u, v in sub.edges}
+            cycle = _negative_cycle(sorted(group), weighted)
+            if cycle is None:
+                continue
+            text, total = walk_text(cycle, pick)
+            found[sign] = (cycle, text, total)
+        if len(found) < 2:
+            continue
+        for sign in (1, -1):
+            cycle, text, total = found[sign]
+            if total == 0:
+                return (f"{text} (the delays add up to 0): each value needs itself; change one of these steps so "
+                        f"that the delays around the cycle do not cancel out", cycle[1], cycle[0])
+        (fwd, fwd_text, _), (_, bwd_text, _) = found[-1], found[1]
+        example = _unrolled_cycle(edges, group)
+        example = f" (for example {example})" if example else ""
+        return (f"{fwd_text} runs forwards in time but {bwd_text} runs backwards, and they depend on each other, "
+                f"so some value needs itself{example}; variables that feed each other must all run in one "
+                f"direction of time (use only [t-k] among them, or only [t+k])", fwd[1], fwd[0])
+    return None
+
+
+def _a_cycle(graph: nx.DiGraph, prefer=frozenset()) -> list | None:
+    """A shortest cycle ``[a, b, ..., a]`` through the first node (in sorted order, those in
+    ``prefer`` first) of the first cyclic strongly connected component, or ``None``; linear
+    time (``nx.find_cycle`` is not on long chains)."""
+    for comp in sorted(nx.strongly_connected_components(graph), key=lambda c: sorted(c)[0]):
+        start = sorted(comp, key=lambda v: (v not in prefer, v))[0]
+        if graph.has_edge(start, start):
+            return [start, start]
+        if len(comp) == 1:
+            continue
+        parent, queue = {start: None}, deque([start])
+        while queue:
+            u = queue.popleft()
+            for w in sorted(graph.successors(u)):
+                if w == start:
+                    path = [u]
+                    while parent[path[-1]] is not None:
+                        path.append(parent[path[-1]])
+                    return path[::-1] + [start]
+                if w in comp and w not in parent:
+                    parent[w] = u
+                    queue.append(w)
+    return None
+
+
+def _negative_cycle(nodes: list, weights: dict) -> list | None:
+    """A cycle ``[a, b, ..., a]`` of negative total weight (Bellman-Ford from a virtual source
+    joined to every node), or ``None``."""
+    dist = {v: 0 for v in nodes}
+    pred: dict = {v: None for v in nodes}
+    changed = None
+    for _ in range(len(nodes)):
+        changed = None
+        for (u, v), w in weights.items():
+            if dist[u] + w < dist[v]:
+                dist[v], pred[v], changed = dist[u] + w, u, v
+        if changed is None:
+            return None
+    v = changed
+    for _ in range(len(nodes)):  # step back until inside the cycle
+        v = pred[v]
+    cycle, u = [v], pred[v]
+    while u != v:
+        cycle.append(u)
+        u = pred[u]
+    cycle.append(v)
+    return cycle[::-1]
+
+
+def _unrolled_cycle(edges, group, longest: int = 64) -> str | None:
+    """A concrete cycle such as ``h[1] -> h[2] -> h[1]`` in the smallest unroll (up to
+    ``longest`` steps) of the variables ``group`` where one appears."""
+    for T in range(2, longest + 1):
+        g = nx.DiGraph()
+        for (u, v), ds in edges.items():
+            if u in group and v in group:
+                g.add_edges_from(((u, t - d), (v, t)) for d in ds for t in range(1, T + 1) if 1 <= t - d <= T)
+        try:
+            cycle = nx.find_cycle(g)
+        except nx.NetworkXNoCycle:
+            continue
+        return _chain([f"{u}[{t}]" for (u, t), _ in cycle] + [f"{cycle[0][0][0]}[{cycle[0][0][1]}]"])
+    return None
+
+
+def _chain(parts: list[str], most: int = 12) -> str:
+    """``a -> b -> c``, with the middle of a long chain left out."""
+    if len(parts) > most:
+        parts = parts[: most // 2] + [f"... ({len(parts) - most + 1} more) ..."] + parts[-(most // 2 - 1):]
+    return " -> ".join(parts)
+
+
+def _dependency_order(equations: list[Equation], feedbacks: list[Equation]) -> list[Equation]:
+    """The equations and feedbacks, each after the equations it reads (mutually recurrent ones as
+    written), so that shape inference needs about one pass however the spec orders them."""
+    eqs = equations + feedbacks
+    index = {eq.name: i for i, eq in enumerate(equations)}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(eqs)))
+    for i, eq in enumerate(eqs):
+        for ref in references(eq.expr):
+            j = index.get(ref.name)
+            if j is not None and j != i:
+                graph.add_edge(j, i)
+    cond = nx.condensation(graph)
+    order = nx.lexicographical_topological_sort(cond, key=lambda c: min(cond.nodes[c]["members"]))
+    return [eqs[i] for c in order for i in sorted(cond.nodes[c]["members"])]
+
+
 class Recurrence:
     """A recurrence in the book's notation, parsed, shape-checked and folded.
 
@@ -124,14 +288,15 @@ class Recurrence:
         self.sizes = self._resolve_sizes(sizes or {})
         self.equations: dict[str, Equation] = {eq.name: eq for eq in spec.equations}
         self._check_names()
+        self._check_loops(self.equations, "teacher")  # before shapes: a loop is the more basic error
         self.variables: dict[str, Variable] = {}
         self.param_shapes: dict[str, tuple[int, int]] = {}
         self._infer_shapes()
         self.losses = self._loss_names()
         self._mode_equations = {mode: self._equations_for(mode) for mode in MODES}
+        for mode in MODES[1:]:
+            self._check_loops(self._mode_equations[mode], mode)
         self.folded = self.folded_graph("teacher")
-        for mode in MODES:
-            self._check_loops(mode)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -195,13 +360,17 @@ class Recurrence:
                 elif isinstance(node, Name):
                     bare.setdefault(node.name, node)
         for name, node in bare.items():
+            if name in spec.sizes and name not in spec.contexts:
+                raise self._error(f"{name!r} is a size (from a `size` line), not a value; an equation cannot use it "
+                                  f"(a bare name in an equation is a parameter: rename it, or write the number)",
+                                  node.line, node.col, name)
             if name in indexed or name in self.equations or name in spec.inputs or name in spec.targets:
                 raise self._error(f"{name!r} is a per-step variable but appears here without a step; write "
                                   f"{name}[t] (bare names are parameters)", node.line, node.col, name)
         for name in spec.states:
             if name not in self.equations:
                 raise self._error(f"state {name!r} is declared but no equation defines it; write `{name}[t] = ...`",
-                                  spec.lines.get(name) or None, variable=name)
+                                  spec.state_lines.get(name), variable=name)
         for name, (_, line) in spec.inits.items():
             if name not in self.equations and name not in data:
                 raise self._error(f"`init {name}` names no variable of the spec", line, variable=name)
@@ -240,18 +409,36 @@ class Recurrence:
                 raise Defer(node.name)
             return shapes[node.name]
 
-        pending = list(spec.equations) + list(spec.feedbacks.values())
+        feedbacks = list(spec.feedbacks.values())
+        for eq in spec.equations + feedbacks:  # parameters in the order the spec first uses them
+            for node in walk(eq.expr):
+                if isinstance(node, Name) and node.name not in spec.contexts:
+                    inf.param(node.name)
+        pending = _dependency_order(spec.equations, feedbacks)
         while pending:
             progress, waiting = False, []
             for eq in pending:
+                what = "in the feedback for" if eq in feedbacks else "in the equation of"
                 try:
                     shape = inf.infer(eq.expr, lookup)
                 except Defer:
                     waiting.append(eq)
                     continue
+                except SpecError as exc:  # name the equation as well as the part that does not fit
+                    raise self._error(f"{what} {eq.name}: {exc.message}", exc.line, exc.col,
+                                      exc.variable or eq.name) from None
                 progress = True
                 if eq.name in shapes:
-                    inf.unify_shapes(eq.expr, shapes[eq.name], shape, f"{eq.name} is declared or used as")
+                    before, after = inf.show(shapes[eq.name]), inf.show(shape)
+                    try:
+                        inf.unify_shapes(eq.expr, shapes[eq.name], shape, "")
+                    except SpecError:
+                        origin = ("declared" if eq.name in spec.states or eq.name in spec.inputs
+                                  or eq.name in spec.targets else "used elsewhere")
+                        raise self._error(
+                            f"{what} {eq.name}: the right side `{eq.expr.text}` has shape {after}, but {eq.name} is "
+                            f"{origin} with shape {before}; change the declared size or map the right side "
+                            f"through a matrix", eq.line, None, eq.name) from None
                 else:
                     shapes[eq.name] = shape
             pending = waiting
@@ -268,6 +455,9 @@ class Recurrence:
                     f"cannot infer the {which} of parameter {name!r} from the equations; declare its shape, "
                     f"e.g. `param {name}: {dims[0] or 'ROWS'} x {dims[1] or 'COLS'}`", line, variable=name)
             self.param_shapes[name] = dims
+        written = list(spec.inputs) + list(spec.contexts) + list(spec.targets) + list(spec.states) + [
+            eq.name for eq in spec.equations]
+        shapes = {name: shapes[name] for name in dict.fromkeys(written) if name in shapes}
         for name, shape in shapes.items():
             dims = inf.resolve(shape)
             if any(d is None for d in dims):
@@ -304,15 +494,22 @@ class Recurrence:
         for name in names:
             var = self.variables.get(name)
             if var is None or var.kind != "computed":
-                raise self._error(f"loss {name!r} is not a variable defined by an equation", variable=name)
+                raise self._error(f"loss {name!r} is not a variable defined by an equation; write an equation "
+                                  f"`{name}[t] = ...` (e.g. cross_entropy(o[t], y[t])) or name another variable",
+                                  self.spec.loss_lines.get(name), variable=name)
             if var.shape != ():
                 raise self._error(f"loss {name!r} must be one number per step (e.g. cross_entropy(...)), "
-                                  f"but has shape {var.shape}", var.line, variable=name)
+                                  f"but has shape {var.shape}", self.spec.loss_lines.get(name, var.line),
+                                  variable=name)
         return names
 
     # ------------------------------------------------------------------ modes
     def fed_name(self, name: str) -> str:
-        """The name of free-running mode's stand-in for target ``name`` fed back as input."""
+        """The name of free-running mode's stand-in for target ``name`` fed back as input
+        (the same in free-running and scheduled mode)."""
+        for existing, var in getattr(self, "variables", {}).items():
+            if var.kind == "fed" and var.feedback_of == name:
+                return existing
         fed = f"{name}_fed"
         while fed in self.variables or fed in self.param_shapes:
             fed += "_"
@@ -371,20 +568,24 @@ class Recurrence:
             return var.kind
         return "loss" if name in self.losses else "computed"
 
-    def _check_loops(self, mode: str) -> None:
-        g = self.folded_graph(mode)
-        same_step = nx.DiGraph((u, v) for u, v, d in g.edges(data=True) if d["delay"] == 0)
-        try:
-            cycle = nx.find_cycle(same_step)
-        except nx.NetworkXNoCycle:
+    def _check_loops(self, eqs: dict[str, Equation], mode: str) -> None:
+        """Raise a SpecError naming the cycle if the equations ``eqs`` hold an algebraic loop."""
+        fed = {} if mode == "teacher" else {self.fed_name(name): fb for name, fb in self.spec.feedbacks.items()}
+        found = find_loop(eqs, frozenset(fed))
+        if found is None:
             return
-        names = [u for u, _ in cycle] + [cycle[0][0]]
-        first = self.equations.get(names[0]) or self.equations.get(names[1])
-        where = " in free-running mode" if mode != "teacher" else ""
-        raise self._error(
-            f"algebraic loop{where}: {' -> '.join(n + '[t]' for n in names)} (total delay 0): each of these "
-            f"needs the others at the same step; make one use the previous step, e.g. `{names[0]}[t-1]`",
-            first.line if first else None, variable=names[0])
+        message, eq_name, variable = found
+        for fed_name, fb in fed.items():  # free-running mode's stand-ins, under the names the user wrote
+            message = re.sub(rf"(?<!\w){re.escape(fed_name)}\[", f"{fb.name}[", message)
+        variable = fed[variable].name if variable in fed else variable
+        eq = self.equations.get(eq_name)
+        if eq is None and eq_name in fed:
+            eq = fed[eq_name]
+        where = ""
+        if mode != "teacher":
+            where = " in free-running mode (where " + ", ".join(
+                f"{fb.name}[t] is replaced by `{fb.expr.text}`" for fb in fed.values()) + ")"
+        raise self._error(f"algebraic loop{where}: {message}", eq.line if eq else None, variable=variable)
 
     # ------------------------------------------------------------------ descriptions
     @property

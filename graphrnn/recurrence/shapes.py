@@ -16,6 +16,8 @@ from ..errors import SpecError
 from .spec import Bin, Call, Name, Num, Ref, Transpose, Unary
 
 BATCH = "B"
+ELEMENTWISE_FIX = ("; + - * / work entry by entry on equal shapes, so map one side through a matrix "
+                   "(e.g. `M @ x[t]`) or change a declared size")
 
 
 class Conflict(Exception):
@@ -144,7 +146,8 @@ class ShapeInference:
         if not b.dims:
             return a
         if len(a.dims) != len(b.dims):
-            raise self._error(node, f"`{node.text}`: shapes {self.show(a)} and {self.show(b)} do not fit")
+            raise self._error(node, f"`{node.text}`: the shapes {self.show(a)} of `{node.left.text}` and "
+                                    f"{self.show(b)} of `{node.right.text}` do not fit{ELEMENTWISE_FIX}")
         out = []
         try:
             for da, db in zip(a.dims, b.dims):
@@ -164,7 +167,7 @@ class ShapeInference:
                     out.append(da)
         except Conflict:
             raise self._error(node, f"`{node.text}`: the shapes {self.show(a)} of `{node.left.text}` and "
-                                    f"{self.show(b)} of `{node.right.text}` do not fit") from None
+                                    f"{self.show(b)} of `{node.right.text}` do not fit{ELEMENTWISE_FIX}") from None
         return Shape(tuple(out))
 
     def infer(self, e, lookup) -> Shape:
@@ -185,12 +188,14 @@ class ShapeInference:
                 self._array(e.right, b, f"`{e.right.text}`")
                 if len(a.dims) != 2 or len(b.dims) != 2:
                     raise self._error(e, f"`{e.text}`: @ multiplies a matrix by a column; got shapes "
-                                         f"{self.show(a)} and {self.show(b)}")
+                                         f"{self.show(a)} and {self.show(b)} (use * to scale by a number)")
                 try:
                     self.dims.unify(a.dims[1], b.dims[0])
                 except Conflict:
                     raise self._error(e, f"`{e.text}`: cannot multiply `{e.left.text}` of shape {self.show(a)} "
-                                         f"by `{e.right.text}` of shape {self.show(b)}: the inner sizes differ") from None
+                                         f"by `{e.right.text}` of shape {self.show(b)}: the inner sizes differ; "
+                                         f"a parameter has one shape wherever it is used, so give this use its "
+                                         f"own name, or fix its `param` declaration or the sizes") from None
                 return Shape((a.dims[0], b.dims[1]))
             if e.op == "**":
                 return self._array(e, a, f"`{e.left.text}`")

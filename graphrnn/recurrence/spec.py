@@ -27,7 +27,11 @@ the variable and the fix.
 from __future__ import annotations
 
 import ast
+import difflib
+import keyword
 import re
+import unicodedata
+import warnings
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
@@ -51,6 +55,7 @@ MAX_DEPTH = 60
 MAX_OFFSET = 1000
 _NAME = r"[^\W\d]\w*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 # --------------------------------------------------------------------------- the expression tree
@@ -177,6 +182,8 @@ class Spec:
     feedbacks: dict[str, Equation] = field(default_factory=dict)
     equations: list[Equation] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)  # where each name was declared/defined
+    state_lines: dict[str, int] = field(default_factory=dict)  # where each `state`/`hidden` was declared
+    loss_lines: dict[str, int] = field(default_factory=dict)  # where each `loss` was declared
     title: str = ""
 
 
@@ -188,7 +195,10 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     if not isinstance(text, str):
         raise SpecError(f"a spec is text; got {type(text).__name__}", source=source)
     spec = Spec(text=text, source=source)
-    for number, raw in enumerate(text.splitlines(), start=1):
+    text = text[1:] if text.startswith("\ufeff") else text  # a byte-order mark, as some editors write
+    # lines end at \n, \r\n or \r only (as in editors and Python): str.splitlines would also split at
+    # form feeds, U+2028 and others, and the line numbers in errors would not match what the user sees
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
             if not spec.title and raw.strip().startswith("#") and number == 1:
@@ -199,12 +209,21 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
                             number, source=source)
         if "\x00" in line:
             raise SpecError("the line holds a NUL character", number, source=source)
+        try:
+            line.encode("utf-8")
+        except UnicodeError:
+            bad = next(c for c in line if 0xD800 <= ord(c) <= 0xDFFF)
+            raise SpecError(f"the line holds U+{ord(bad):04X}, a lone surrogate that is not a character; "
+                            f"the spec must be valid Unicode text", number, source=source) from None
         stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
         head = stripped.split(None, 1)[0]
         if head in KEYWORDS and not stripped[len(head):len(head) + 1] in ("[", "="):
-            _declaration(spec, head, stripped[len(head):].strip(), number, source)
+            after = stripped[len(head):]
+            rest = after.strip()
+            _declaration(spec, head, rest, number, source, indent + len(head) + len(after) - len(after.lstrip()))
         else:
-            equation = parse_equation(stripped, number, source)
+            equation = parse_equation(stripped, number, source, indent)
             _claim(spec, equation.name, number, source, "defined by an equation")
             spec.equations.append(equation)
     if not spec.equations:
@@ -221,27 +240,39 @@ def _claim(spec: Spec, name: str, line: int, source, what: str) -> None:
     spec.lines[name] = line
 
 
+def _normal(name: str) -> str:
+    """A name as Python reads it in an equation (NFKC: the italic 𝑥 is x, ℎ is h), so that a
+    declaration and the equations that use it agree."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def _check_name(name: str, line: int, source, what: str) -> str:
-    if not _NAME_RE.match(name):
+    name = _normal(name)
+    if not _NAME_RE.match(name) or not name.isidentifier():
         raise SpecError(f"{name!r} is not a valid {what} name (letters, digits and _, not starting "
                         f"with a digit)", line, variable=name, source=source)
     if name in FUNCTIONS or name in FUNCTION_ALIASES or name in STEP_SYMBOLS or name in LAST_STEP_SYMBOLS:
         raise SpecError(f"{name!r} is a reserved word of the notation; choose another {what} name",
                         line, variable=name, source=source)
+    if keyword.iskeyword(name):
+        raise SpecError(f"{name!r} is a reserved word of Python, in which equations are read; choose another "
+                        f"{what} name", line, variable=name, source=source)
     return name
 
 
-def _size(token: str, line: int, source) -> object:
+def _size(token: str, line: int, source, name: str | None = None) -> object:
     token = token.strip()
-    if re.fullmatch(r"\d+", token):
-        value = int(token)
+    of = f" of {name}" if name else ""
+    if re.fullmatch(r"\d+", token, flags=re.ASCII):
+        value = int(token) if len(token) <= 12 else 10 ** 12
         if not 1 <= value <= 1_000_000:
-            raise SpecError(f"size {value} is out of range (1 .. 1,000,000)", line, source=source)
+            raise SpecError(f"the size{of} is {token if len(token) <= 12 else token[:12] + '...'}, out of range; "
+                            f"a size is a whole number from 1 to 1,000,000", line, variable=name, source=source)
         return value
-    if _NAME_RE.match(token):
-        return token
-    raise SpecError(f"{token!r} is not a size: write a whole number or a name from a `size` line",
-                    line, source=source)
+    if _NAME_RE.match(_normal(token)) and _normal(token).isidentifier():
+        return _normal(token)
+    raise SpecError(f"{token!r} is not a size{of}: write a whole number or a name from a `size` line",
+                    line, variable=name, source=source)
 
 
 def _split_decl(rest: str, line: int, source, keyword: str, example: str):
@@ -252,22 +283,23 @@ def _split_decl(rest: str, line: int, source, keyword: str, example: str):
     return _check_name(name, line, source, keyword), body
 
 
-def _declaration(spec: Spec, keyword: str, rest: str, line: int, source) -> None:
+def _declaration(spec: Spec, keyword: str, rest: str, line: int, source, col0: int = 0) -> None:
+    """Read one declaration; ``col0`` is where ``rest`` starts in its line (for columns)."""
     if keyword == "title":
         spec.title = rest
     elif keyword == "size":
         for item in filter(None, (s.strip() for s in rest.split(","))):
-            m = re.fullmatch(rf"({_NAME})\s*=\s*(\d+)", item)
+            m = re.fullmatch(rf"({_NAME})\s*=\s*([0-9]+)", item)
             if not m:
                 raise SpecError(f"cannot read size {item!r}: write `size H = 5, I = 3`", line, source=source)
             name = _check_name(m.group(1), line, source, "size")
             if name in spec.sizes:
                 raise SpecError(f"size {name!r} is given twice", line, variable=name, source=source)
-            spec.sizes[name] = _size(m.group(2), line, source)
+            spec.sizes[name] = _size(m.group(2), line, source, name)
     elif keyword in ("input", "context"):
         name, body = _split_decl(rest, line, source, keyword, "x: 3")
         _claim(spec, name, line, source, f"declared as an {keyword}")
-        (spec.inputs if keyword == "input" else spec.contexts)[name] = _size(body, line, source)
+        (spec.inputs if keyword == "input" else spec.contexts)[name] = _size(body, line, source, name)
     elif keyword == "target":
         name, body = _split_decl(rest, line, source, keyword, "y: class 4")
         _claim(spec, name, line, source, "declared as a target")
@@ -276,15 +308,16 @@ def _declaration(spec: Spec, keyword: str, rest: str, line: int, source) -> None
             if len(parts) != 2:
                 raise SpecError("write `target y: class K` with the number of classes K", line, variable=name,
                                 source=source)
-            spec.targets[name] = ("class", _size(parts[1], line, source))
+            spec.targets[name] = ("class", _size(parts[1], line, source, name))
         else:
-            spec.targets[name] = ("vector", _size(body, line, source))
+            spec.targets[name] = ("vector", _size(body, line, source, name))
     elif keyword in ("state", "hidden"):  # `hidden` reads better for a variable with no delay
         name, body = _split_decl(rest, line, source, keyword, "h: 5 = zero")
         size, eq, init = body.partition("=")
         if name in spec.states:
             raise SpecError(f"state {name!r} is declared twice", line, variable=name, source=source)
-        spec.states[name] = _size(size, line, source)
+        spec.states[name] = _size(size, line, source, name)
+        spec.state_lines[name] = line
         if eq:
             _init(spec, name, init, line, source)
     elif keyword == "init":
@@ -297,18 +330,23 @@ def _declaration(spec: Spec, keyword: str, rest: str, line: int, source) -> None
         _claim(spec, name, line, source, "declared as a parameter")
         dims = [d for d in re.split(r"\s*[x×,]\s*", body.strip()) if d]
         if not 1 <= len(dims) <= 2:
-            raise SpecError(f"a parameter's shape is `rows x cols` or `rows`; got {body!r}", line,
+            raise SpecError(f"the shape of parameter {name} is `rows x cols` or `rows`; got {body!r}", line,
                             variable=name, source=source)
-        shape = tuple(_size(d, line, source) for d in dims)
+        shape = tuple(_size(d, line, source, name) for d in dims)
         spec.params[name] = shape if len(shape) == 2 else (shape[0], 1)
     elif keyword == "loss":
         names = [s.strip() for s in rest.split(",") if s.strip()]
         if not names:
             raise SpecError("`loss` needs the per-step variable(s) to sum, e.g. `loss L`", line, source=source)
         for name in names:
-            spec.losses.append(_check_name(name, line, source, "loss"))
+            name = _check_name(name, line, source, "loss")
+            if name in spec.loss_lines:
+                raise SpecError(f"loss {name!r} is declared twice (lines {spec.loss_lines[name]} and {line}); "
+                                f"declare it once", line, variable=name, source=source)
+            spec.losses.append(name)
+            spec.loss_lines[name] = line
     elif keyword == "feedback":
-        eq = parse_equation(rest, line, source)
+        eq = parse_equation(rest, line, source, col0)
         if eq.name in spec.feedbacks:
             raise SpecError(f"feedback for {eq.name!r} is given twice", line, variable=eq.name, source=source)
         spec.feedbacks[eq.name] = eq
@@ -328,14 +366,29 @@ def _init(spec: Spec, name: str, value: str, line: int, source) -> None:
 # --------------------------------------------------------------------------- equations
 
 
-def parse_equation(text: str, line: int, source=None) -> Equation:
-    """Parse ``name[t] = expression`` (or ``name[tau] = ...``) into an :class:`Equation`."""
+def _column(text: str, node: ast.AST, col0: int) -> int:
+    """The 1-based character column of ``node`` in its line (``ast`` counts UTF-8 bytes)."""
+    offset = getattr(node, "col_offset", 0) or 0
+    return col0 + len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")) + 1
+
+
+def parse_equation(text: str, line: int, source=None, col0: int = 0) -> Equation:
+    """Parse ``name[t] = expression`` (or ``name[tau] = ...``) into an :class:`Equation`.
+
+    ``col0`` is the number of characters before ``text`` in its line, so that
+    columns in errors count from the start of the line.
+    """
     try:
-        tree = ast.parse(text, mode="exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. "invalid decimal literal": report it as a SpecError
+            tree = ast.parse(text, mode="exec")
     except SyntaxError as exc:
-        col = exc.offset or None
+        col = col0 + exc.offset if exc.offset else None
         hint = " (the notation writes powers as ** and matrix products as @)" if "^" in text else ""
-        raise SpecError(f"cannot read this equation: {exc.msg}{hint}", line, col, source=source) from None
+        lhs = re.match(rf"\s*({_NAME})\s*\[", text)
+        which = f"the equation of {lhs.group(1)}" if lhs else "this equation"
+        raise SpecError(f"cannot read {which}: {exc.msg}{hint}", line, col, variable=lhs.group(1) if lhs else None,
+                        source=source) from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise SpecError("this equation is nested too deeply to read; split it into several equations",
                         line, source=source) from None
@@ -348,15 +401,21 @@ def parse_equation(text: str, line: int, source=None) -> Equation:
     if not (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)):
         raise SpecError(
             "the left side must be a per-step variable such as `h[t]` (bare names are parameters, "
-            "which no equation defines)", line, target.col_offset + 1, source=source)
+            "which no equation defines)", line, _column(text, target, col0), source=source)
     name = target.value.id
     _check_name(name, line, source, "variable")
-    anchor, offset = _step_index(target.slice, line, source, name)
+    anchor, offset = _step_index(target.slice, line, source, name, text, col0)
     if offset != 0:
         raise SpecError(f"define {name} at `{name}[t]` (or `{name}[tau]` for the last step only), "
-                        f"not with an offset", line, target.col_offset + 1, variable=name, source=source)
-    _check_size(assign.value, line, source)
-    expr = _convert(assign.value, text, line, source)
+                        f"not with an offset", line, _column(text, target, col0), variable=name, source=source)
+    try:
+        _check_size(assign.value, line, source)
+        expr = _convert(assign.value, text, line, source, col0)
+    except SpecError as exc:
+        if exc.variable is not None:
+            raise
+        raise SpecError(f"in the equation of {name}: {exc.message}", exc.line, exc.col, variable=name,
+                        source=source) from None
     return Equation(name, anchor, expr, line, text)
 
 
@@ -373,34 +432,46 @@ def _check_size(tree: ast.AST, line: int, source) -> None:
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@", ast.Pow: "**"}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}
+_OTHER_BINOPS = {ast.BitXor: "^", ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>",
+                 ast.BitOr: "|", ast.BitAnd: "&"}
 
 
 def _segment(text: str, node: ast.AST) -> str:
     return ast.get_source_segment(text, node) or ""
 
 
-def _convert(node: ast.AST, text: str, line: int, source) -> Expr:
+def _convert(node: ast.AST, text: str, line: int, source, col0: int = 0) -> Expr:
     """Turn a whitelisted Python AST into the notation's expression tree (recursion is bounded
     by MAX_DEPTH, checked before)."""
-    col = getattr(node, "col_offset", 0) + 1
+    col = _column(text, node, col0)
     seg = _segment(text, node)
     here = (line, col, seg)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         op = _BINOPS[type(node.op)]
-        left = _convert(node.left, text, line, source)
-        right = _convert(node.right, text, line, source)
+        left = _convert(node.left, text, line, source, col0)
+        right = _convert(node.right, text, line, source, col0)
         if op == "**" and not isinstance(right, Num):
             raise SpecError("a power's exponent must be a number, as in `h[t] ** 2`", line, col, source=source)
         return Bin(*here, op, left, right)
+    if isinstance(node, ast.BinOp):
+        symbol = _OTHER_BINOPS.get(type(node.op), type(node.op).__name__)
+        hint = ("; write a power as ** (as in `h[t] ** 2`)" if symbol == "^" else
+                "; the notation's operators are + - * / @ **")
+        raise SpecError(f"the operator {symbol} in `{seg}` is not part of the notation{hint}", line, col,
+                        source=source)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return Unary(*here, _UNARY[type(node.op)], _convert(node.operand, text, line, source))
+        return Unary(*here, _UNARY[type(node.op)], _convert(node.operand, text, line, source, col0))
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise SpecError(f"only numbers may appear as constants, not {node.value!r}", line, col,
                             source=source)
-        value = float(node.value)
+        try:
+            value = float(node.value)
+        except OverflowError:
+            value = float("inf")
         if value != value or value in (float("inf"), float("-inf")):
-            raise SpecError("constants must be finite numbers", line, col, source=source)
+            raise SpecError("this constant is too large for a float64 (at most about 1.8e308); constants must be "
+                            "finite numbers", line, col, source=source)
         return Num(*here, value)
     if isinstance(node, ast.Name):
         name = node.id
@@ -414,7 +485,7 @@ def _convert(node: ast.AST, text: str, line: int, source) -> Expr:
             raise SpecError("only a variable can be indexed by a step, as in `h[t-1]`", line, col, source=source)
         name = node.value.id
         _check_name(name, line, source, "variable")
-        anchor, offset = _step_index(node.slice, line, source, name)
+        anchor, offset = _step_index(node.slice, line, source, name, text, col0)
         return Ref(*here, name, offset, anchor)
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
@@ -422,24 +493,26 @@ def _convert(node: ast.AST, text: str, line: int, source) -> Expr:
                             line, col, source=source)
         fn = FUNCTION_ALIASES.get(node.func.id, node.func.id)
         if fn not in FUNCTIONS:
-            raise SpecError(f"unknown function {node.func.id!r}; the notation knows " + ", ".join(FUNCTIONS),
+            close = difflib.get_close_matches(node.func.id, list(FUNCTIONS), n=1)
+            guess = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"unknown function {node.func.id!r}; {guess}the notation knows " + ", ".join(FUNCTIONS),
                             line, col, variable=node.func.id, source=source)
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise SpecError(f"{fn} takes plain arguments (no keywords or *)", line, col, source=source)
         if len(node.args) != FUNCTIONS[fn]:
             raise SpecError(f"{fn} takes {FUNCTIONS[fn]} argument(s), got {len(node.args)}", line, col,
                             source=source)
-        return Call(*here, fn, tuple(_convert(a, text, line, source) for a in node.args))
+        return Call(*here, fn, tuple(_convert(a, text, line, source, col0) for a in node.args))
     if isinstance(node, ast.Attribute) and node.attr == "T":
-        return Transpose(*here, _convert(node.value, text, line, source))
+        return Transpose(*here, _convert(node.value, text, line, source, col0))
     what = type(node).__name__
     raise SpecError(f"`{seg or what}` is not part of the notation (allowed: numbers, names, x[t±k], "
                     f"+ - * / @ **, .T and the functions {', '.join(FUNCTIONS)})", line, col, source=source)
 
 
-def _step_index(node: ast.AST, line: int, source, name: str) -> tuple[str, int]:
+def _step_index(node: ast.AST, line: int, source, name: str, text: str = "", col0: int = 0) -> tuple[str, int]:
     """Read ``t``, ``t-1``, ``t+2``, ``tau`` or ``tau-1`` into (anchor, offset)."""
-    col = getattr(node, "col_offset", 0) + 1
+    col = _column(text, node, col0)
 
     def symbol(n):
         if isinstance(n, ast.Name):
@@ -461,6 +534,7 @@ def _step_index(node: ast.AST, line: int, source, name: str) -> tuple[str, int]:
         raise SpecError(f"the step of {name} must be t, t-k or t+k (k a whole number), or tau for the last "
                         f"step; write for example `{name}[t-1]`", line, col, variable=name, source=source)
     if abs(offset) > MAX_OFFSET:
-        raise SpecError(f"a delay of {abs(offset)} steps is beyond the limit of {MAX_OFFSET}", line, col,
+        shown = str(abs(offset)) if abs(offset) < 10 ** 12 else "more than 10**12"
+        raise SpecError(f"a delay of {shown} steps is beyond the limit of {MAX_OFFSET}", line, col,
                         variable=name, source=source)
     return anchor, offset
