@@ -212,6 +212,11 @@ class Stacked:
             got = Tensor(arr, name=f"{name}[{a + offset}..{b + offset}]")
         else:
             pieces = [ctx.ref(name, t + offset, f"{self.needed_by}[{t}]") for t in range(a, b + 1)]
+            if var is None or not var.is_label:
+                # a learned initial value is one column shared by the batch: give it the batch's width
+                width = ctx.batch
+                pieces = [E.add(p, np.zeros((p.shape[0], width), dtype=p.dtype)) if p.ndim == 2 and
+                          p.shape[1] != width else p for p in pieces]
             if all(not p.requires_grad for p in pieces):
                 got = Tensor(np.concatenate([p.data for p in pieces], axis=-1))
             else:

@@ -90,6 +90,7 @@ class _Context:
         self.stacked: dict = {}
         self.slices: dict[tuple[str, int], Tensor] = {}
         self.overrides: dict = {}
+        self.wants_grads = False  # set by run(backward=True)
 
     def param(self, name: str, t: int) -> Tensor:
         if not self.copies_wanted and not self.overrides:
@@ -136,7 +137,7 @@ class _Context:
         var = self.rec.variables[name]
         series = self.data[name]
         if not 1 <= s <= len(series):
-            if var.init is not None:
+            if var.init is not None and not 1 <= s <= self.T:  # init stands for steps outside 1..T only
                 return self._initial(name, s)
             if isinstance(needed_by, tuple):
                 needed_by = key(*needed_by)
@@ -481,6 +482,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     leaves = {name: Tensor(arr, requires_grad=backward, name=name) for name, arr in param_arrays.items()}
     ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
     ctx.overrides = overrides or {}
+    ctx.wants_grads = backward
     compiled = _cached_compiled(rec, eqs, (mode, fast))
     if checkpoint or truncate:
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
@@ -546,6 +548,9 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
 
     losses = set(ctx.rec.losses)
     loss_from = a if loss_from is None else loss_from
+    # every computed value gets a gradient, even one computed from data alone (no parameter upstream)
+    grad_everywhere = ctx.wants_grads and E.is_grad_enabled()
+    fed = {n for n, v in ctx.rec.variables.items() if v.kind == "fed"}
     overrides = ctx.overrides
     values = ctx.values
     total = None
@@ -553,6 +558,8 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
         if block.members[0] in batched:
             name = block.members[0]
             whole = compiled[name](Stacked(ctx, name, a, b), 0)
+            if grad_everywhere and not whole.requires_grad and whole.dtype.kind == "f":
+                whole = Tensor(whole.data, requires_grad=True, name=f"{name}[{a}..{b}]")
             ctx.batched[name] = (whole, a, b)
             if name in losses:
                 counted = whole if loss_from == a else E.getitem(whole, slice((loss_from - a) * ctx.batch, None))
@@ -570,6 +577,8 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
                 value = Tensor(np.full((1, 1), value, dtype=ctx.dtype))
             if overrides and key(name, t) in overrides:
                 value = _override(value, overrides[key(name, t)], key(name, t))
+            if grad_everywhere and not value.requires_grad and value.dtype.kind == "f" and name not in fed:
+                value = Tensor(value.data, requires_grad=True, name=key(name, t))  # computed from data alone
             values[(name, t)] = value
             if name in losses and t >= loss_from:
                 total = value if total is None else total + value

@@ -196,8 +196,6 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
     for pname, per_step in run.copy_grads.items():
         np.testing.assert_allclose(sum(per_step.values()), run.grads[pname], rtol=1e-10, atol=1e-12)
     # the fast path (no copies: non-recurrent variables computed for all steps at once) agrees
-    if rec.learned_inits() and batch > 1:
-        return  # a known bug: see test_unroll.py::test_fast_path_with_a_learned_initial_value_and_a_batch
     fast = rec.run(data, params=params, T=T, copies=False)
     assert fast.loss == pytest.approx(run.loss, rel=1e-12, abs=1e-12)
     assert set(fast.grads) == set(run.grads)
@@ -250,8 +248,6 @@ L[t] = mse(h[t], z[t])
 """
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate.py: a per-step variable computed from data alone (no parameter "
-                                       "upstream) does not require grad, so run.grads reports 0 for it")
 def test_parameter_free_variables_get_their_gradients():
     rec = gr.Recurrence(PARAMETER_FREE)
     data = rec.random_inputs(3, batch=1, seed=1)
@@ -263,8 +259,6 @@ def test_parameter_free_variables_get_their_gradients():
     np.testing.assert_allclose(run.grads["g[1]"], expected, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate.py: run() with backward=True raises BackwardError when the loss "
-                                       "depends on no parameter, instead of returning zero parameter gradients")
 def test_a_loss_without_parameters_can_be_run_with_backward():
     rec = gr.Recurrence("input x: 2\ntarget z: 2\nh[t] = tanh(x[t])\nL[t] = mse(h[t], z[t])\n")
     assert rec.param_shapes == {}

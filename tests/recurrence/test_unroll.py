@@ -188,9 +188,6 @@ def test_learned_initial_value_is_shared_by_every_out_of_range_step():
     assert_grad_close(run.grads["h0"], numerical_gradient(loss, p["h0"]), "dL/dh0 (two uses)")
 
 
-@pytest.mark.xfail(strict=True, reason="batched.py (fast path, copies=False): a learned initial value, shape "
-                                       "(rows, 1), is stacked with the (rows, B) steps without being broadcast "
-                                       "over the batch, so a batch of B > 1 fails with a ShapeError")
 def test_fast_path_with_a_learned_initial_value_and_a_batch():
     rec = gr.Recurrence("input x: 2\ntarget z: 1\nstate g: 2 = learned\ng[t] = tanh(U @ x[t])\n"
                         "h[t] = V @ g[t-1]\nL[t] = mse(h[t], z[t])\n")
@@ -260,9 +257,6 @@ L[t] = cross_entropy(V @ h[t], y[t])
     np.testing.assert_array_equal(run.values["h[1]"], 0.0)  # tanh(W @ 0 + U @ 0)
 
 
-@pytest.mark.xfail(strict=True, reason="evaluate.py: `init y = zero` (meant for y[0]) also fills steps inside "
-                                       "1..T that the data does not cover, so a short target array is read "
-                                       "as class 0 instead of raising DataError")
 def test_short_data_is_an_error_even_with_an_initial_value():
     rec = gr.load("fig10_10")  # `init y = zero`: y[0] is the start symbol
     data = rec.random_inputs(4, batch=2, seed=1)
