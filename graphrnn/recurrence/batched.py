@@ -197,9 +197,9 @@ class Stacked:
 
     def ref(self, name, offset, needed_by):
         ctx, a, b = self.ctx, self.a, self.b
-        whole = ctx.batched.get(name)
-        if offset == 0 and whole is not None and whole[1:] == (a, b):
-            return whole[0]
+        parts = ctx.batched.get(name)
+        if offset == 0 and parts and parts[-1][1:] == (a, b):
+            return parts[-1][0]
         key = (name, offset, a, b)
         got = ctx.stacked.get(key)
         if got is not None:

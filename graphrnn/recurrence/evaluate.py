@@ -86,7 +86,8 @@ class _Context:
         self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
         self.stacked_mode = False  # see batched.Stacked
-        self.batched: dict[str, tuple[Tensor, int, int]] = {}  # variables computed for steps a..b at once
+        # variables computed for several steps at once: name -> [(tensor, first step, last step), ...]
+        self.batched: dict[str, list[tuple[Tensor, int, int]]] = {}
         self.stacked: dict = {}
         self.slices: dict[tuple[str, int], Tensor] = {}
         self.overrides: dict = {}
@@ -119,12 +120,15 @@ class _Context:
         value = self.values.get((name, s))
         if value is not None:
             return value
-        whole = self.batched.get(name)
-        if whole is not None and whole[1] <= s <= whole[2]:
+        parts = self.batched.get(name)
+        if parts is not None:
             value = self.slices.get((name, s))
-            if value is None:
-                value = self.slices[(name, s)] = step_slice(whole[0], s - whole[1], self.batch)
-            return value
+            if value is not None:
+                return value
+            for whole, a, b in reversed(parts):
+                if a <= s <= b:
+                    value = self.slices[(name, s)] = step_slice(whole, s - a, self.batch)
+                    return value
         var = self.rec.variables[name]
         if var.kind in ("input", "target"):
             return self._data(name, s, needed_by)
@@ -491,8 +495,12 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     values = ctx.values
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
-        total = evaluate_steps(ctx, blocks, batched, compiled, 1, T, step_losses)
-        for value in list(values.values()) + [whole for whole, _, _ in ctx.batched.values()]:
+        total = None
+        for a, b in _chunks(rec, eqs, mode, T, ctx, batched):
+            part = evaluate_steps(ctx, blocks, batched, compiled, a, b, step_losses)
+            if part is not None:
+                total = part if total is None else total + part
+        for value in list(values.values()) + [whole for parts in ctx.batched.values() for whole, _, _ in parts]:
             if value.requires_grad:
                 value.retain_grad()
         loss_value = float(total.data) if total is not None else float("nan")
@@ -506,6 +514,29 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
                                 f"variable such as L[t] = cross_entropy(o[t], y[t])")
             total.backward(retain_graph=retain_graph)
     return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
+
+
+#: the size of one array of a chunk of steps computed at once (see _chunks)
+CHUNK_BYTES = 1 << 17
+
+
+def _chunks(rec, eqs, mode, T, ctx, batched) -> list[tuple[int, int]]:
+    """Consecutive ranges of steps for the fast path to compute one after the other.
+
+    Computing a variable for all T steps at once makes arrays T times the size of
+    one step's; past a few hundred kilobytes each one is fresh memory from the
+    operating system, and touching it costs more than the matrix products save.
+    So a recurrence that only looks back in time runs in chunks of steps whose
+    arrays stay below :data:`CHUNK_BYTES`; one that looks forward (``g[t+1]``),
+    draws random numbers or has nothing to batch runs as one range."""
+    from .memory import segmentable
+
+    if not batched or not segmentable(rec, eqs, mode):
+        return [(1, T)]
+    rows = max((v.rows or 1) for v in rec.variables.values() if v.kind in ("computed", "fed"))
+    per_step = rows * ctx.batch * ctx.dtype.itemsize
+    k = max(1, CHUNK_BYTES // per_step)
+    return [(a, min(a + k - 1, T)) for a in range(1, T + 1, k)]
 
 
 def _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
@@ -525,7 +556,7 @@ def _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param
             segment = memory.default_segment(T) if checkpoint is True else int(checkpoint)
             if segment < 1:
                 raise ValueError(f"the checkpoint segment must be at least 1 step, not {checkpoint}")
-            loss = memory.checkpointed(ctx_factory, blocks, batched, compiled, T, segment, delays, step_losses)
+            loss = memory.checkpointed(ctx_factory, blocks, batched, compiled, eqs, T, segment, delays, step_losses)
         else:
             k1, k2 = truncate
             if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
@@ -560,7 +591,7 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
             whole = compiled[name](Stacked(ctx, name, a, b), 0)
             if grad_everywhere and not whole.requires_grad and whole.dtype.kind == "f":
                 whole = Tensor(whole.data, requires_grad=True, name=f"{name}[{a}..{b}]")
-            ctx.batched[name] = (whole, a, b)
+            ctx.batched.setdefault(name, []).append((whole, a, b))
             if name in losses:
                 counted = whole if loss_from == a else E.getitem(whole, slice((loss_from - a) * ctx.batch, None))
                 total = E.sum(counted) if total is None else total + E.sum(counted)
@@ -688,15 +719,15 @@ def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_lo
             grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
     tensors = {key(n, t): v for (n, t), v in ctx.values.items()}
     tensors.update(leaves)
-    for name, (whole, _, _) in ctx.batched.items():
+    for name, parts in ctx.batched.items():
         if name not in rec.variables:
             continue  # an internal split-off term (batched.fast_equations)
-        tensors[f"{name}[1..{T}]"] = whole
+        for whole, a, b in parts:
+            tensors[f"{name}[{a}..{b}]"] = whole
         scalar = rec.variables[name].shape == ()
-        value_steps[name] = (range(1, T + 1), _step_columns(whole.data, B, scalar, np.sum))
+        value_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.sum, "data"))
         if backward:
-            g = whole.grad if whole.grad is not None else np.zeros_like(whole.data)
-            grad_steps[name] = (range(1, T + 1), _step_columns(g, B, scalar, np.mean))
+            grad_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.mean, "grad"))
     grads: dict = {}
     copy_grads: dict[str, dict[int, np.ndarray]] = {}
     if backward:
@@ -714,8 +745,17 @@ def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
     return t.grad if t.grad is not None else np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else dtype)
 
 
-def _step_columns(whole: np.ndarray, B: int, scalar: bool, reduce):
-    """Step t's columns of an array holding all steps side by side (a loss: one number)."""
-    if scalar:
-        return lambda t: np.asarray(reduce(whole[(t - 1) * B:t * B]))
-    return lambda t: whole[..., (t - 1) * B:t * B]
+def _step_columns(parts, B: int, scalar: bool, reduce, field: str):
+    """A function of t giving step t's columns of the tensors holding several steps side by side
+    (``field`` "data" or "grad"; a loss gives one number)."""
+    starts = [a for _, a, _ in parts]
+
+    def fetch(t):
+        whole, a, _ = parts[bisect.bisect_right(starts, t) - 1]
+        array = getattr(whole, field)
+        if array is None:
+            array = np.zeros_like(whole.data)
+        cols = slice((t - a) * B, (t - a + 1) * B)
+        return np.asarray(reduce(array[cols])) if scalar else array[..., cols]
+
+    return fetch

@@ -40,6 +40,15 @@ def read_delays(eqs: dict) -> dict[str, int]:
     return delays
 
 
+def segmentable(rec, eqs: dict, mode: str) -> bool:
+    """Whether the steps can be evaluated in consecutive segments, with the same results."""
+    try:
+        check_segmentable(rec, eqs, mode, "")
+    except SpecError:
+        return False
+    return True
+
+
 def check_segmentable(rec, eqs: dict, mode: str, what: str) -> None:
     for name, eq in eqs.items():
         for ref in references(eq.expr):
@@ -66,6 +75,19 @@ def _reset(ctx, carried: dict) -> None:
     ctx.values.update(carried)
 
 
+def _feeding(blocks, eqs: dict, delays: dict) -> list:
+    """The blocks the carried values depend on (the rest, such as the outputs and the
+    losses, need not run in the first pass)."""
+    needed, stack = set(), list(delays)
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
+    return [b for b in blocks if needed.intersection(b.members)]
+
+
 def forward_pass(ctx, blocks, batched, compiled, starts: list[int], delays, step_losses) -> tuple[float, dict]:
     """Run forward without a graph, segment by segment; return the loss and, for every
     segment start, the boundary values it reads from before it."""
@@ -90,12 +112,16 @@ def default_segment(T: int) -> int:
     return max(1, math.isqrt(T - 1) + 1) if T > 1 else 1
 
 
-def checkpointed(ctx_factory, blocks, batched, compiled, T: int, segment: int, delays, step_losses) -> float:
+def checkpointed(ctx_factory, blocks, batched, compiled, compiled_eqs, T: int, segment: int, delays,
+                 step_losses) -> float:
     """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph."""
     from .evaluate import evaluate_steps
 
     starts = list(range(1, T + 1, segment))
-    loss, checkpoints = forward_pass(ctx_factory(), blocks, batched, compiled, starts, delays, step_losses)
+    # the first pass only carries the state forward; the losses are computed in the second
+    _, checkpoints = forward_pass(ctx_factory(), _feeding(blocks, compiled_eqs, delays), batched, compiled, starts,
+                                  delays, {})
+    loss = 0.0
     sent_back: dict = {}  # (variable, step) -> gradient, from the segment after this one
     for i in reversed(range(len(starts))):
         a = starts[i]
@@ -105,7 +131,9 @@ def checkpointed(ctx_factory, blocks, batched, compiled, T: int, segment: int, d
         for vs, value in checkpoints.get(a, {}).items():
             leaf = Tensor(value, requires_grad=value.dtype.kind == "f")
             ctx.values[vs] = leaves[vs] = leaf
-        objective = evaluate_steps(ctx, blocks, batched, compiled, a, b, {})
+        objective = evaluate_steps(ctx, blocks, batched, compiled, a, b, step_losses)
+        if objective is not None:
+            loss += float(objective.data)
         for (u, s), g in sent_back.items():
             # the later segments' dependence on this value, as a term whose gradient is g
             term = E.sum(ctx.ref(u, s, "") * Tensor(g))
