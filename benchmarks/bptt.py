@@ -154,6 +154,7 @@ def main(argv=None):
     ap.add_argument("--O", type=int, default=64)
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--pause", type=float, default=0.3, help="seconds of rest before each timed run (default 0.3)")
     args = ap.parse_args(argv)
     dtype = np.dtype(args.dtype).type
     names = ["numpy", "graphrnn"]
@@ -186,6 +187,9 @@ def main(argv=None):
         times = {name: [] for name in workers}
         for _ in range(args.reps):
             for name, (_, conn) in workers.items():
+                # let the previous worker's BLAS threads stop spinning (OpenBLAS busy-waits for a
+                # while after a product), so that they do not steal this worker's cores
+                time.sleep(args.pause)
                 conn.send("time")
                 times[name].append(conn.recv())
     finally:
