@@ -172,8 +172,8 @@ class VariableFlow:
         for a, b in self.edge_norm:
             succ.setdefault(a, set()).add(b)
             pred.setdefault(b, set()).add(a)
-        down = _reach(target, succ)
-        up = _reach(self.source_key, pred)
+        down = reachable(target, succ)
+        up = reachable(self.source_key, pred)
         nodes = down & up
         edges = {(a, b) for (a, b) in self.edge_norm if a in nodes and b in nodes}
         return nodes, edges
@@ -183,7 +183,8 @@ class VariableFlow:
         return "L" if self.source == "L" else self.source
 
 
-def _reach(start, nxt) -> set:
+def reachable(start, nxt) -> set:
+    """Every node reachable from ``start`` by following ``nxt`` (a dict of neighbour lists)."""
     seen, stack = {start}, [start]
     while stack:
         for m in nxt.get(stack.pop(), ()):

@@ -24,7 +24,7 @@ import graphviz
 
 from ..errors import RenderError
 from . import style
-from .flow import live, normalize_key, parse_key, variable_flow
+from .flow import live, normalize_key, parse_key, reachable, variable_flow
 from .ops import op_scene
 from .scene import Scene, to_digraph
 from .unfolded import unfolded_scene
@@ -166,7 +166,7 @@ def op_grad_path_scene(run, source: str = "L", target: str = "h[1]", scale=SCALE
         pred.setdefault(e.dst, set()).add(e.src)
     if tgt is None or src is None:
         raise RenderError(f"{target} is not in the op graph of {key}")
-    down, up = _reach(tgt.id, succ), _reach(src.id, pred)
+    down, up = reachable(tgt.id, succ), reachable(src.id, pred)
     on = down & up
     path_edges = set()
     for e in scene.edges:
@@ -184,14 +184,6 @@ def op_grad_path_scene(run, source: str = "L", target: str = "h[1]", scale=SCALE
     return scene
 
 
-def _reach(start, nxt) -> set:
-    seen, stack = {start}, [start]
-    while stack:
-        for m in nxt.get(stack.pop(), ()):
-            if m not in seen:
-                seen.add(m)
-                stack.append(m)
-    return seen
 
 
 def draw_grad_path(run, source: str = "L", target: str = "h[1]", window: int | None = None,
@@ -211,4 +203,3 @@ def draw_grad_path(run, source: str = "L", target: str = "h[1]", window: int | N
     else:
         raise RenderError(f"level must be 'variable' or 'op', not {level!r}")
     return to_digraph(scene, name="grad_path")
-
