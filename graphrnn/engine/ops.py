@@ -38,17 +38,28 @@ class Op:
     vjp: Callable[..., tuple] = field(repr=False)
     doc: str = ""
     differentiable: bool = True
+    #: which arguments' values the VJP reads (None: all of them; their shapes are always kept)
+    reads_args: tuple[int, ...] | None = None
+    #: whether the VJP reads the op's own output
+    reads_out: bool = True
+
+    def reads_arg(self, i: int) -> bool:
+        return self.reads_args is None or i in self.reads_args
 
 
 REGISTRY: dict[str, Op] = {}
 
 
-def defop(name: str, doc: str, differentiable: bool = True):
+def defop(name: str, doc: str, differentiable: bool = True, reads_args=None, reads_out: bool = True):
     """Register ``forward`` (the decorated function) with the VJP it names.
+
+    ``reads_args`` (indices; None for all) and ``reads_out`` say which values the
+    VJP reads, so that an evaluator may release the others early (shapes are
+    always available to it).
 
     Used as::
 
-        @defop("exp", "e to the x, elementwise")
+        @defop("exp", "e to the x, elementwise", reads_args=(), reads_out=True)
         def exp_fwd(a): ...
         @exp_fwd.vjp
         def exp_vjp(g, out, args, need, saved, attrs): ...
@@ -57,7 +68,7 @@ def defop(name: str, doc: str, differentiable: bool = True):
     def wrap(forward):
         class _Pending:
             def vjp(self, rule):
-                REGISTRY[name] = Op(name, forward, rule, doc, differentiable)
+                REGISTRY[name] = Op(name, forward, rule, doc, differentiable, reads_args, reads_out)
                 return rule
 
         return _Pending()
@@ -86,7 +97,7 @@ _add_reduce = np.add.reduce  # g.sum() without the Python wrapper (it runs on ev
 # --------------------------------------------------------------------------- arithmetic
 
 
-@defop("add", "a + b")
+@defop("add", "a + b", reads_args=(), reads_out=False)
 def _add(a, b):
     return a + b, None
 
@@ -96,7 +107,7 @@ def _(g, out, args, need, saved, attrs):
     return g, g
 
 
-@defop("sub", "a - b")
+@defop("sub", "a - b", reads_args=(), reads_out=False)
 def _sub(a, b):
     return a - b, None
 
@@ -106,7 +117,7 @@ def _(g, out, args, need, saved, attrs):
     return g, (-g if need[1] else None)
 
 
-@defop("mul", "a * b (elementwise)")
+@defop("mul", "a * b (elementwise)", reads_args=(0, 1), reads_out=False)
 def _mul(a, b):
     return a * b, None
 
@@ -117,7 +128,7 @@ def _(g, out, args, need, saved, attrs):
     return (g * b if need[0] else None), (g * a if need[1] else None)
 
 
-@defop("div", "a / b (elementwise)")
+@defop("div", "a / b (elementwise)", reads_args=(1,), reads_out=True)
 def _div(a, b):
     return a / b, None
 
@@ -130,7 +141,7 @@ def _(g, out, args, need, saved, attrs):
     return ga, gb
 
 
-@defop("neg", "-a")
+@defop("neg", "-a", reads_args=(), reads_out=False)
 def _neg(a):
     return -a, None
 
@@ -140,7 +151,7 @@ def _(g, out, args, need, saved, attrs):
     return (-g,)
 
 
-@defop("pow", "a ** p for a constant exponent p")
+@defop("pow", "a ** p for a constant exponent p", reads_args=(0,), reads_out=False)
 def _pow(a, *, p):
     return a**p, None
 
@@ -185,7 +196,7 @@ def _matmul_check(a, b):
         )
 
 
-@defop("matmul", "a @ b, matrix product (vectors are columns)")
+@defop("matmul", "a @ b, matrix product (vectors are columns)", reads_args=(0, 1), reads_out=False)
 def _matmul(a, b):
     try:
         return a @ b, None
@@ -219,7 +230,7 @@ def _(g, out, args, need, saved, attrs):
     return ga, gb
 
 
-@defop("transpose", "a transposed (axes reversed, or permuted by `axes`)")
+@defop("transpose", "a transposed (axes reversed, or permuted by `axes`)", reads_args=(), reads_out=False)
 def _transpose(a, *, axes=None):
     return np.transpose(a, axes), None
 
@@ -245,7 +256,7 @@ def _expand_reduced(g, ndim, axis, keepdims):
     return np.expand_dims(g, tuple(ax % ndim for ax in axes))
 
 
-@defop("sum", "sum over `axis` (all axes when None)")
+@defop("sum", "sum over `axis` (all axes when None)", reads_args=(), reads_out=False)
 def _sum(a, *, axis=None, keepdims=False):
     return np.sum(a, axis=axis, keepdims=keepdims), None
 
@@ -257,7 +268,7 @@ def _(g, out, args, need, saved, attrs):
     return (np.broadcast_to(g, a.shape),)
 
 
-@defop("mean", "mean over `axis` (all axes when None)")
+@defop("mean", "mean over `axis` (all axes when None)", reads_args=(), reads_out=False)
 def _mean(a, *, axis=None, keepdims=False):
     return np.mean(a, axis=axis, keepdims=keepdims), None
 
@@ -270,7 +281,7 @@ def _(g, out, args, need, saved, attrs):
     return (np.broadcast_to(g / n, a.shape),)
 
 
-@defop("reshape", "the same entries in a new shape")
+@defop("reshape", "the same entries in a new shape", reads_args=(), reads_out=False)
 def _reshape(a, *, shape):
     try:
         return np.reshape(a, shape), None
@@ -317,7 +328,7 @@ class SliceGrad:
         return dense
 
 
-@defop("getitem", "a[index]: indexing and slicing")
+@defop("getitem", "a[index]: indexing and slicing", reads_args=(), reads_out=False)
 def _getitem(a, *, index):
     return a[index], None
 
@@ -328,7 +339,7 @@ def _(g, out, args, need, saved, attrs):
     return (SliceGrad(attrs["index"], g, a.shape, g.dtype),)
 
 
-@defop("concat", "join tensors along an existing `axis`")
+@defop("concat", "join tensors along an existing `axis`", reads_args=(), reads_out=False)
 def _concat(*arrays, axis=0):
     return np.concatenate(arrays, axis=axis), None
 
@@ -340,7 +351,7 @@ def _(g, out, args, need, saved, attrs):
     return tuple(np.split(g, bounds, axis=axis))
 
 
-@defop("stack", "join tensors along a new `axis`")
+@defop("stack", "join tensors along a new `axis`", reads_args=(), reads_out=False)
 def _stack(*arrays, axis=0):
     return np.stack(arrays, axis=axis), None
 
@@ -351,7 +362,7 @@ def _(g, out, args, need, saved, attrs):
     return tuple(np.take(g, i, axis=axis) for i in range(len(args)))
 
 
-@defop("identity", "a copy of a: the book's dummy copy W^(t) (§10.2.2)")
+@defop("identity", "a copy of a: the book's dummy copy W^(t) (§10.2.2)", reads_args=(), reads_out=False)
 def _identity(a):
     return a, None
 
@@ -364,7 +375,7 @@ def _(g, out, args, need, saved, attrs):
 # --------------------------------------------------------------------------- elementwise functions
 
 
-@defop("exp", "e ** a")
+@defop("exp", "e ** a", reads_args=(), reads_out=True)
 def _exp(a):
     return np.exp(a), None
 
@@ -374,7 +385,7 @@ def _(g, out, args, need, saved, attrs):
     return (g * out,)
 
 
-@defop("log", "natural logarithm")
+@defop("log", "natural logarithm", reads_args=(0,), reads_out=False)
 def _log(a):
     return np.log(a), None
 
@@ -384,7 +395,7 @@ def _(g, out, args, need, saved, attrs):
     return (g / args[0],)
 
 
-@defop("tanh", "hyperbolic tangent")
+@defop("tanh", "hyperbolic tangent", reads_args=(), reads_out=True)
 def _tanh(a):
     return np.tanh(a), None
 
@@ -399,7 +410,7 @@ def _stable_sigmoid(a):
     return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-@defop("sigmoid", "logistic function 1 / (1 + e^-a)")
+@defop("sigmoid", "logistic function 1 / (1 + e^-a)", reads_args=(), reads_out=True)
 def _sigmoid(a):
     return _stable_sigmoid(a).astype(a.dtype, copy=False), None
 
@@ -409,7 +420,7 @@ def _(g, out, args, need, saved, attrs):
     return (g * out * (1.0 - out),)
 
 
-@defop("relu", "max(a, 0)")
+@defop("relu", "max(a, 0)", reads_args=(0,), reads_out=False)
 def _relu(a):
     return np.maximum(a, 0), None
 
@@ -427,7 +438,7 @@ def _log_softmax(a, axis):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-@defop("softmax", "exp(a) / sum(exp(a)) along `axis`")
+@defop("softmax", "exp(a) / sum(exp(a)) along `axis`", reads_args=(), reads_out=True)
 def _softmax(a, *, axis=0):
     return np.exp(_log_softmax(a, axis)), None
 
@@ -438,7 +449,7 @@ def _(g, out, args, need, saved, attrs):
     return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
 
 
-@defop("log_softmax", "log of softmax along `axis`, computed stably")
+@defop("log_softmax", "log of softmax along `axis`, computed stably", reads_args=(), reads_out=True)
 def _logsm(a, *, axis=0):
     return _log_softmax(a, axis), None
 
@@ -494,7 +505,8 @@ def check_class_targets(target, logits_shape, axis) -> np.ndarray:
     return target.astype(np.intp, copy=False)
 
 
-@defop("cross_entropy", "-log softmax(logits)[target] along `axis`, reduced by `reduction`")
+@defop("cross_entropy", "-log softmax(logits)[target] along `axis`, reduced by `reduction`",
+       reads_args=(), reads_out=False)  # its VJP reads the saved log-probabilities
 def _xent(logits, target, *, axis=0, reduction="mean"):
     _check_reduction(reduction)
     target = check_class_targets(target, logits.shape, axis)

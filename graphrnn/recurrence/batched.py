@@ -181,6 +181,7 @@ class Stacked:
 
     def __init__(self, ctx, needed_by: str, a: int, b: int):
         self.ctx, self.needed_by, self.a, self.b = ctx, needed_by, a, b
+        self.lean = ctx.lean
         self.T, self.dtype, self.rng, self.p = ctx.T, ctx.dtype, ctx.rng, ctx.p
         self.batch = ctx.batch * (b - a + 1)
 

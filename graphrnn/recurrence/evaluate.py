@@ -86,6 +86,7 @@ class _Context:
         self.batch = next(iter(_batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
         self.stacked_mode = False  # see batched.Stacked
+        self.lean = False  # release what no VJP reads (the fast path; see _release)
         # variables computed for several steps at once: name -> [(tensor, first step, last step), ...]
         self.batched: dict[str, list[tuple[Tensor, int, int]]] = {}
         self.stacked: dict = {}
@@ -174,6 +175,44 @@ def _batch_sizes(rec, data) -> dict[str, int]:
     return out
 
 
+def _is_temporary(e) -> bool:
+    """Whether the value of sub-expression ``e`` is made inside its equation and read only by its
+    parent (an expression is a tree): so, once read, it may be released (see :func:`_release`)."""
+    if isinstance(e, Unary) and e.op == "+":
+        return _is_temporary(e.operand)
+    return isinstance(e, Bin | Call | Transpose | Unary)
+
+
+#: arrays smaller than this are not worth releasing (the allocator recycles small blocks anyway)
+RELEASE_BYTES = 1 << 14
+
+
+def _release(out, values, temporary) -> None:
+    """Drop the arrays of temporary operands that the backward pass will not read.
+
+    The fast path keeps, like PyTorch's saved tensors, only what each op's VJP
+    declares it reads (``Op.reads_args``, ``Op.reads_out``): ``W @ h`` in
+    ``tanh(W @ h + b)`` is read by no VJP, so its array goes back to the allocator
+    at once instead of living until the backward pass.  The tensor keeps its shape
+    and dtype (a zero-stride placeholder), which is all the backward pass needs."""
+    op = out.op
+    if op is None:
+        return
+    parents = out.parents
+    for value, temp in zip(values, temporary):
+        if not temp or not isinstance(value, Tensor) or value.op is None or value.op.reads_out:
+            continue
+        data = value.data
+        if data.nbytes < RELEASE_BYTES:
+            continue
+        slots = [i for i, p in enumerate(parents) if p is value]
+        if slots and not any(op.reads_arg(i) for i in slots):
+            value.data = np.ndarray(data.shape, data.dtype, buffer=_ZERO, strides=(0,) * data.ndim)
+
+
+_ZERO = bytes(16)  # backs every placeholder: each of its entries reads 0
+
+
 def _compile(e, rec: Recurrence, eq_name: str):
     """Turn an expression into a function ``(ctx, t) -> Tensor``."""
     if isinstance(e, Num):
@@ -189,23 +228,62 @@ def _compile(e, rec: Recurrence, eq_name: str):
         if e.anchor == "tau":
             return lambda ctx, t: ctx.ref(name, ctx.T + offset, (eq_name, t))
         return lambda ctx, t: ctx.ref(name, t + offset, (eq_name, t))  # (who needs it, for an error message)
+    if isinstance(e, Unary) and e.op == "+":
+        return _compile(e.operand, rec, eq_name)
     if isinstance(e, Unary):
-        inner = _compile(e.operand, rec, eq_name)
-        return (lambda ctx, t: -inner(ctx, t)) if e.op == "-" else inner
+        return _apply_to(E.neg, [e.operand], rec, eq_name)
     if isinstance(e, Transpose):
-        inner = _compile(e.operand, rec, eq_name)
-        return lambda ctx, t: E.transpose(inner(ctx, t))
+        return _apply_to(E.transpose, [e.operand], rec, eq_name)
     if isinstance(e, Bin):
-        a, b = _compile(e.left, rec, eq_name), _compile(e.right, rec, eq_name)
         if e.op == "**":
             p = e.right.value
-            return lambda ctx, t: E.power(a(ctx, t), p)
-        fn = {"+": E.add, "-": E.sub, "*": E.mul, "/": E.div, "@": E.matmul}[e.op]
-        return lambda ctx, t: fn(a(ctx, t), b(ctx, t))
+            return _apply_to(lambda x: E.power(x, p), [e.left], rec, eq_name)
+        return _apply_to({"+": E.add, "-": E.sub, "*": E.mul, "/": E.div, "@": E.matmul}[e.op],
+                         [e.left, e.right], rec, eq_name)
     if isinstance(e, Call):
-        args = [_compile(a, rec, eq_name) for a in e.args]
-        return _CALLS[e.fn](e, args, rec)
+        if e.fn == "one_hot":
+            return _apply_to(_one_hot(e, rec, eq_name), list(e.args), rec, eq_name, with_ctx=True)
+        return _apply_to(_FUNCTIONS[e.fn], list(e.args), rec, eq_name, with_ctx=True)
     raise AssertionError(f"cannot compile {e!r}")
+
+
+def _apply_to(fn, operands, rec, eq_name, with_ctx=False):
+    """A closure computing ``fn`` of the operands' values (releasing temporaries on the fast path)."""
+    kids = [_compile(o, rec, eq_name) for o in operands]
+    temporary = [_is_temporary(o) for o in operands]
+    if len(kids) == 1:
+        (k,) = kids
+
+        def one(ctx, t):
+            x = k(ctx, t)
+            out = fn(ctx, x) if with_ctx else fn(x)
+            if temporary[0] and ctx.lean:
+                _release(out, (x,), temporary)
+            return out
+
+        return one
+    if len(kids) == 2:
+        k0, k1 = kids
+
+        any_temporary = any(temporary)
+
+        def two(ctx, t):
+            x, y = k0(ctx, t), k1(ctx, t)
+            out = fn(ctx, x, y) if with_ctx else fn(x, y)
+            if any_temporary and ctx.lean:
+                _release(out, (x, y), temporary)
+            return out
+
+        return two
+
+    def many(ctx, t):
+        values = [k(ctx, t) for k in kids]
+        out = fn(ctx, *values) if with_ctx else fn(*values)
+        if ctx.lean:
+            _release(out, values, temporary)
+        return out
+
+    return many
 
 
 def _labels(x) -> np.ndarray:
@@ -216,112 +294,71 @@ def _labels(x) -> np.ndarray:
 # all steps are computed at once (batched.Stacked), one number per column instead.
 
 
-def _mse(e, args, rec):
-    a, b = args
-
-    def f(ctx, t):
-        x = a(ctx, t)
-        if ctx.stacked_mode:
-            return E.mean(E.mse(x, b(ctx, t), reduction="none"), axis=0)
-        rows = x.shape[0] if x.ndim == 2 else 1
-        return E.mse(x, b(ctx, t), reduction="sum") / rows  # mean over a column's entries, summed over the batch
-
-    return f
+def _mse(ctx, x, y):
+    if ctx.stacked_mode:
+        return E.mean(E.mse(x, y, reduction="none"), axis=0)
+    rows = x.shape[0] if x.ndim == 2 else 1
+    return E.mse(x, y, reduction="sum") / rows  # mean over a column's entries, summed over the batch
 
 
-def _cross_entropy(e, args, rec):
-    a, b = args
-
-    def f(ctx, t):
-        return E.cross_entropy(a(ctx, t), _labels(b(ctx, t)), axis=0,
-                               reduction="none" if ctx.stacked_mode else "sum")
-
-    return f
+def _cross_entropy(ctx, o, y):
+    return E.cross_entropy(o, _labels(y), axis=0, reduction="none" if ctx.stacked_mode else "sum")
 
 
-def _bce(e, args, rec):
-    a, b = args
-
-    def f(ctx, t):
-        if ctx.stacked_mode:
-            return E.sum(E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="none"), axis=0)
-        return E.bce_with_logits(a(ctx, t), b(ctx, t), reduction="sum")
-
-    return f
+def _bce(ctx, s, z):
+    if ctx.stacked_mode:
+        return E.sum(E.bce_with_logits(s, z, reduction="none"), axis=0)
+    return E.bce_with_logits(s, z, reduction="sum")
 
 
 def _sample(ctx, scores):
+    scores = _as_array(scores)
     p = np.exp(scores - scores.max(axis=0, keepdims=True))
     p /= p.sum(axis=0, keepdims=True)
     cdf = np.cumsum(p, axis=0)
     u = ctx.rng.random(p.shape[1])
-    return np.minimum((cdf < u).sum(axis=0), p.shape[0] - 1)
+    return Tensor(np.minimum((cdf < u).sum(axis=0), p.shape[0] - 1))
 
 
-def _feed(e, args, rec):
-    model = args[0]
-    truth = args[1] if len(args) > 1 else None
-
-    def f(ctx, t):
-        value = model(ctx, t)
-        value = value.detach() if isinstance(value, Tensor) else Tensor(value)  # the fed value carries no gradient
-        if truth is None:
-            return value
-        real = truth(ctx, t)
-        pick_model = ctx.rng.random(ctx.batch) < ctx.p
-        mixed = np.where(pick_model, value.data, real.data) if value.ndim == 1 else np.where(
-            pick_model[None, :], value.data, real.data)
-        return Tensor(mixed)
-
-    return f
+def _feed(ctx, value, truth=None):
+    """Free-running mode's fed value (no gradient); scheduled sampling mixes in the truth."""
+    value = value.detach() if isinstance(value, Tensor) else Tensor(value)
+    if truth is None:
+        return value
+    pick_model = ctx.rng.random(ctx.batch) < ctx.p
+    mixed = np.where(pick_model, value.data, truth.data) if value.ndim == 1 else np.where(
+        pick_model[None, :], value.data, truth.data)
+    return Tensor(mixed)
 
 
-def _one_hot(e, args, rec):
-    (a,) = args
-    classes = _classes(e.args[0], rec)
-
-    def f(ctx, t):
-        return E.one_hot(_labels(a(ctx, t)), classes, dtype=ctx.dtype)
-
-    return f
-
-
-def _classes(arg, rec) -> int:
+def _one_hot(e, rec, eq_name):
+    arg = e.args[0]
     if isinstance(arg, Ref):
-        return rec.variables[arg.name].classes
-    if isinstance(arg, Call) and arg.fn in ("argmax", "sample"):
-        return None  # decided by the scores' rows at run time
-    raise AssertionError
+        classes = rec.variables[arg.name].classes
+        return lambda ctx, labels: E.one_hot(_labels(labels), classes, dtype=ctx.dtype)
+    # one_hot(argmax(o)): as many classes as the scores had rows (see _labels_of)
+    return lambda ctx, labels: E.one_hot(_labels(labels), labels.attrs["classes"], dtype=ctx.dtype)
 
 
-def _one_hot_dynamic(e, args, rec):
-    (a,) = args
-    classes = _classes(e.args[0], rec)
-    if classes is not None:
-        return _one_hot(e, args, rec)
-    inner_scores = _compile(e.args[0].args[0], rec, "")
-
-    def f(ctx, t):
-        labels = a(ctx, t)
-        return E.one_hot(_labels(labels), inner_scores(ctx, t).shape[0], dtype=ctx.dtype)
-
-    return f
+def _labels_of(labels: Tensor, scores) -> Tensor:
+    """Class labels chosen from ``scores``, remembering how many classes there were."""
+    labels.attrs = {"classes": scores.shape[0]}
+    return labels
 
 
-_CALLS = {
-    "tanh": lambda e, args, rec: (lambda ctx, t: E.tanh(args[0](ctx, t))),
-    "sigmoid": lambda e, args, rec: (lambda ctx, t: E.sigmoid(args[0](ctx, t))),
-    "relu": lambda e, args, rec: (lambda ctx, t: E.relu(args[0](ctx, t))),
-    "exp": lambda e, args, rec: (lambda ctx, t: E.exp(args[0](ctx, t))),
-    "log": lambda e, args, rec: (lambda ctx, t: E.log(args[0](ctx, t))),
-    "softmax": lambda e, args, rec: (lambda ctx, t: E.softmax(args[0](ctx, t), axis=0)),
-    "log_softmax": lambda e, args, rec: (lambda ctx, t: E.log_softmax(args[0](ctx, t), axis=0)),
+_FUNCTIONS = {
+    "tanh": lambda ctx, x: E.tanh(x),
+    "sigmoid": lambda ctx, x: E.sigmoid(x),
+    "relu": lambda ctx, x: E.relu(x),
+    "exp": lambda ctx, x: E.exp(x),
+    "log": lambda ctx, x: E.log(x),
+    "softmax": lambda ctx, x: E.softmax(x, axis=0),
+    "log_softmax": lambda ctx, x: E.log_softmax(x, axis=0),
     "cross_entropy": _cross_entropy,
     "bce_with_logits": _bce,
     "mse": _mse,
-    "one_hot": _one_hot_dynamic,
-    "argmax": lambda e, args, rec: (lambda ctx, t: E.argmax(args[0](ctx, t), axis=0)),
-    "sample": lambda e, args, rec: (lambda ctx, t: Tensor(_sample(ctx, _as_array(args[0](ctx, t))))),
+    "argmax": lambda ctx, x: _labels_of(E.argmax(x, axis=0), x),
+    "sample": lambda ctx, x: _labels_of(_sample(ctx, x), x),
     "feed": _feed,
 }
 
@@ -487,6 +524,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), copies and backward)
     ctx.overrides = overrides or {}
     ctx.wants_grads = backward
+    ctx.lean = fast and backward
     compiled = _cached_compiled(rec, eqs, (mode, fast))
     if checkpoint or truncate:
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
