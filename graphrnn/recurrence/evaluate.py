@@ -87,6 +87,9 @@ class _Context:
         self.learned = rec.learned_inits()
         self.stacked_mode = False  # see batched.Stacked
         self.lean = False  # release what no VJP reads (the fast path; see _release)
+        self.scan = True  # on the fast path, run recurrent blocks as one op (scan.py)
+        self.scans: list = []
+        self.eqs: dict = {}
         # variables computed for several steps at once: name -> [(tensor, first step, last step), ...]
         self.batched: dict[str, list[tuple[Tensor, int, int]]] = {}
         self.stacked: dict = {}
@@ -525,6 +528,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     ctx.overrides = overrides or {}
     ctx.wants_grads = backward
     ctx.lean = fast and backward
+    ctx.eqs = eqs
     compiled = _cached_compiled(rec, eqs, (mode, fast))
     if checkpoint or truncate:
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
@@ -614,6 +618,7 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
     Values the steps need from before ``a`` must already be in ``ctx.values``; the
     variables in ``batched`` are computed for the whole range at once."""
     from .batched import Stacked
+    from .scan import run_block, scannable
 
     losses = set(ctx.rec.losses)
     loss_from = a if loss_from is None else loss_from
@@ -640,6 +645,9 @@ def evaluate_steps(ctx, blocks, batched: set, compiled: dict, a: int, b: int, st
         steps = block.steps
         if a != 1 or b != ctx.T:  # a segment of a causal recurrence: its blocks run forwards in time
             steps = steps[bisect.bisect_left(steps, a, key=_step_of):bisect.bisect_right(steps, b, key=_step_of)]
+        if ctx.lean and block.cyclic and ctx.scan and scannable(ctx.rec, ctx.eqs, block.members, ctx.batch):
+            run_block(ctx, block.members, ctx.eqs, compiled, steps, a, b)  # the loop as one op (scan.py)
+            continue
         for name, t in steps:
             value = compiled[name](ctx, t)
             if not isinstance(value, Tensor):
@@ -766,6 +774,10 @@ def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_lo
         value_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.sum, "data"))
         if backward:
             grad_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.mean, "grad"))
+    for plan in ctx.scans:  # a scanned variable's gradient at a step includes the later steps' share
+        if backward:
+            for name in plan.members:
+                grad_steps[name] = (range(1, T + 1), _scanned_grads(ctx.scans, name, rec.variables[name].rows, B, dtype))
     grads: dict = {}
     copy_grads: dict[str, dict[int, np.ndarray]] = {}
     if backward:
@@ -781,6 +793,17 @@ def _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_lo
 
 def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
     return t.grad if t.grad is not None else np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else dtype)
+
+
+def _scanned_grads(plans, name, rows, B, dtype):
+    def fetch(t):
+        for plan in plans:
+            g = plan.step_grads.get((name, t))
+            if g is not None:
+                return g
+        return np.zeros((rows, B), dtype=dtype)
+
+    return fetch
 
 
 def _step_columns(parts, B: int, scalar: bool, reduce, field: str):

@@ -22,8 +22,18 @@ def modes(rec):
     return ["teacher", "free", "scheduled"] if rec.spec.feedbacks else ["teacher"]
 
 
+@pytest.fixture(params=["scan", "engine nodes"])
+def recurrent_blocks(request, monkeypatch):
+    """The fast path runs a small recurrent block as one scan op and a wide one as engine
+    nodes step by step (scan.SCAN_BYTES decides): check both ways."""
+    from graphrnn.recurrence import scan
+
+    monkeypatch.setattr(scan, "SCAN_BYTES", 1 << 30 if request.param == "scan" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("arch", WITH_LOSS)
-def test_fast_path_matches_step_by_step(arch):
+def test_fast_path_matches_step_by_step(arch, recurrent_blocks):
     rec = gr.load(arch)
     data, params = rec.random_inputs(7, batch=3, seed=2), rec.init_params(seed=1)
     for mode in modes(rec):
@@ -35,6 +45,14 @@ def test_fast_path_matches_step_by_step(arch):
             assert rel(fast.grads[name], g) < 1e-12, (mode, name)
         for name, v in slow.values.items():
             np.testing.assert_allclose(fast.values[name], v, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_a_small_recurrent_block_runs_as_one_scan_op():
+    rec = gr.load("lstm")
+    run = rec.run(rec.random_inputs(5, 2), copies=False, retain_graph=True)
+    ops = [d["op"] for _, d in gr.graph_of(run.loss_tensor).nodes(data=True)]
+    assert ops.count("scan") == 1
+    assert ops.count("tanh") == 0  # no per-step node: the steps are replayed inside the op
 
 
 def test_fast_path_computes_the_outputs_for_all_steps_at_once():
