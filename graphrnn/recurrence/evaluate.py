@@ -531,9 +531,13 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     ctx.eqs = eqs
     compiled = _cached_compiled(rec, eqs, (mode, fast))
     if checkpoint or truncate:
+        def segment_context():
+            seg = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), False)
+            seg.eqs = eqs  # (not lean: a scan plan per segment costs more memory than it saves time)
+            return seg
+
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
-                                checkpoint, truncate, lambda: _Context(rec, T, data, leaves, dtype, mode, p,
-                                                                       np.random.default_rng(seed), False))
+                                checkpoint, truncate, segment_context)
     values = ctx.values
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
