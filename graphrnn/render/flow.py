@@ -71,7 +71,11 @@ def normalize_key(key: str, known) -> str:
             if candidate in known:
                 return candidate
     sample = ", ".join(sorted(known, key=_sort_key)[:12])
-    raise RenderError(f"no node {raw!r} in this run; nodes are named like {sample}, ...")
+    hint = ""
+    if any(re.search(r"\[\d+\.\.\d+\]$", k) for k in known):
+        hint = ("; this run took the fast path (copies=False), which computes some variables for many steps "
+                "at once, so it has no per-step nodes to draw: run with copies=True (the default)")
+    raise RenderError(f"no node {raw!r} in this run; nodes are named like {sample}, ...{hint}")
 
 
 def _sort_key(k):
