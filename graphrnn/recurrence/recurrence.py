@@ -613,7 +613,7 @@ class Recurrence:
 
     def describe(self) -> str:
         """A readable summary: equations, declarations, shapes, parameter count and folded edges."""
-        lines = [f"{self.name}" + (f" - {self.title}" if self.title else ""), "", "equations:"]
+        lines = [f"{self.name}: {self.title}" if self.title else self.name, "", "equations:"]
         lines += [f"  {eq.text}" for eq in self.spec.equations]
         if self.spec.feedbacks:
             lines += ["", "fed back in free-running mode:"] + [f"  {eq.text}" for eq in self.spec.feedbacks.values()]
