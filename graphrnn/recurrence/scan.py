@@ -201,20 +201,20 @@ class ScanPlan:
             tape = self.tapes[name]
             inputs = []
             for kind, x, how in self.resolved[name]:
-                if kind == PARENT:
-                    if how is None:
-                        inputs.append(arrays[x])
-                    elif how == "columns":
-                        inputs.append(arrays[x][..., (t - a) * B:(t - a + 1) * B])
-                    else:
-                        slot, c = self._locate(x, t + how[1])
-                        inputs.append(arrays[slot][..., c:c + B])
-                else:  # OWN: x is the variable, how its offset
-                    s = t + how
-                    inputs.append(values[(x, s)] if (x, s) in values else arrays[self.outside[(x, s)]])
+                if kind == OWN:  # x is the variable, how its offset
+                    value = values.get((x, t + how))
+                    inputs.append(value if value is not None else arrays[self.outside[(x, t + how)]])
+                elif how is None:
+                    inputs.append(arrays[x])
+                elif how == "columns":
+                    inputs.append(arrays[x][..., (t - a) * B:(t - a + 1) * B])
+                else:
+                    slot, c = self._locate(x, t + how[1])
+                    inputs.append(arrays[slot][..., c:c + B])
             outs, saveds = [], []
+            consts = tape.consts
             for op, operands, attrs in tape.ops:
-                args = [_operand(o, outs, inputs, tape.consts) for o in operands]
+                args = [outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands]
                 out, saved = op.forward(*args, **attrs)
                 outs.append(out)
                 saveds.append(saved)
@@ -228,12 +228,27 @@ class ScanPlan:
         return result, records
 
     # ------------------------------------------------------------------ backward
+    def _backward_table(self, name, need):
+        """For each op of ``name``'s tape, in reverse: what the backward pass does with it."""
+        table = []
+        for i in range(len(self.tapes[name].ops) - 1, -1, -1):
+            op, operands, attrs = self.tapes[name].ops[i]
+            wants = tuple(self._wants(o, name, need) for o in operands)
+            defer = None
+            if op is _MATMUL and wants[0]:
+                defer = self._param_slot(operands[0], name)  # ∇W of W @ x: one product over all steps
+                if defer is not None:
+                    wants = (False,) + wants[1:]
+            table.append((i, op, operands, attrs, wants, defer, any(wants)))
+        return table
+
     def backward(self, g, records, arrays, need):
         a, B = self.a, self.B
         self.step_grads = {}
         grads: list = [None] * len(arrays)
         deferred: dict[int, tuple[list, list]] = {}  # parameter slot -> (gradients, right factors) of W @ x
         own: dict[tuple, np.ndarray] = {}
+        tables = {name: self._backward_table(name, need) for name in self.tapes}
         for (name, t), (inputs, outs, saveds) in zip(reversed(self.steps), reversed(records)):
             r0, r1 = self.row_ranges[name]
             gv = g[r0:r1, (t - a) * B:(t - a + 1) * B]
@@ -242,32 +257,35 @@ class ScanPlan:
                 gv = gv + extra
             self.step_grads[(name, t)] = gv  # the whole ∂L/∂v(t), recurrent paths included
             tape = self.tapes[name]
+            consts = tape.consts
             local: list = [None] * len(tape.ops)
-            self._send(tape.root, gv, name, t, inputs, local, own, grads, arrays)
-            for i in range(len(tape.ops) - 1, -1, -1):
+            self._send(tape.root, gv, name, t, local, own, grads, arrays)
+            for i, op, operands, attrs, wants, defer, anything in tables[name]:
                 gi = local[i]
                 if gi is None:
                     continue
-                op, operands, attrs = tape.ops[i]
-                args = [_operand(o, outs, inputs, tape.consts) for o in operands]
-                wants = tuple(self._wants(o, name, need) for o in operands)
-                if op is _MATMUL and wants[0] and self._param_slot(operands[0], name) is not None \
-                        and args[0].ndim == 2 and args[1].ndim == 2:
-                    slot = self._param_slot(operands[0], name)
-                    gs, xs = deferred.setdefault(slot, ([], []))
+                args = tuple([outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands])
+                if defer is not None and args[0].ndim == 2 and args[1].ndim == 2:
+                    gs, xs = deferred.setdefault(defer, ([], []))
                     gs.append(gi)
-                    xs.append(args[1])  # ∇W = Σ_t g_t x_tᵀ, formed once below
-                    wants = (False,) + wants[1:]
-                if not any(wants):
+                    xs.append(args[1])
+                elif defer is not None:  # not a plain matrix product after all: the ordinary rule
+                    wants = (True,) + wants[1:]
+                    anything = True
+                if not anything:
                     continue
-                pgrads = op.vjp(gi, outs[i], tuple(args), wants, saveds[i], attrs)
+                pgrads = op.vjp(gi, outs[i], args, wants, saveds[i], attrs)
                 for o, pg, w, arg in zip(operands, pgrads, wants, args):
                     if w and pg is not None:
                         if type(pg) is SliceGrad:
                             pg = np.asarray(pg)
-                        if pg.shape != np.shape(arg):
-                            pg = unbroadcast(pg, np.shape(arg))
-                        self._send(o, pg, name, t, inputs, local, own, grads, arrays)
+                        if pg.shape != arg.shape:
+                            pg = unbroadcast(pg, arg.shape)
+                        if o[0] == OP:
+                            j = o[1]
+                            local[j] = pg if local[j] is None else local[j] + pg
+                        else:
+                            self._send(o, pg, name, t, local, own, grads, arrays)
         for slot, (gs, xs) in deferred.items():
             term = np.concatenate(gs, axis=1) @ np.concatenate(xs, axis=1).T
             grads[slot] = term if grads[slot] is None else grads[slot] + term
@@ -296,7 +314,7 @@ class ScanPlan:
             return any(need[slot] for slot, _, _ in src[1])
         return need[src[1]]
 
-    def _send(self, operand, gv, name, t, inputs, local, own, grads, arrays):
+    def _send(self, operand, gv, name, t, local, own, grads, arrays):
         """Add gradient ``gv`` to where ``operand`` came from."""
         kind, i = operand
         if kind == OP:
