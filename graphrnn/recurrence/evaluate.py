@@ -533,7 +533,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     if checkpoint or truncate:
         def segment_context():
             seg = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), False)
-            seg.eqs = eqs  # (not lean: a scan plan per segment costs more memory than it saves time)
+            seg.lean, seg.eqs = True, eqs  # segments take the fast path too
             return seg
 
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,

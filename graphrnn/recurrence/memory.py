@@ -70,7 +70,7 @@ def _boundary(delays: dict[str, int], a: int) -> list[tuple[str, int]]:
 
 def _reset(ctx, carried: dict) -> None:
     """Forget every value of the context but the ``carried`` ones (a new segment starts)."""
-    for store in (ctx.values, ctx.batched, ctx.slices, ctx.stacked, ctx.data_tensors):
+    for store in (ctx.values, ctx.batched, ctx.slices, ctx.stacked, ctx.data_tensors, ctx.scans):
         store.clear()
     ctx.values.update(carried)
 
