@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from . import render, verify, zoo
-from .errors import RenderError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +46,6 @@ def main(args) -> int:
     print()
     print("drawings written:", *(str(p) for p in written), sep="\n  ")
     if suffix == ".dot":
-        print(RenderError.__doc__ and "graphviz's dot program is missing, so the drawings are DOT text; "
+        print("graphviz's dot program is missing, so the drawings are DOT text; "
               "install it (apt-get install graphviz) to get PNG pictures", file=sys.stderr)
     return 0 if report.ok else 1

@@ -9,9 +9,7 @@ exported to networkx (:func:`graphrnn.graph_of`) and walked backwards
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
-from typing import Any
 
 import numpy as np
 

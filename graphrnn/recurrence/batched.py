@@ -53,7 +53,7 @@ def _join(terms, like):
     return out
 
 
-def _static(expr, data: set[str], contexts: set[str]) -> bool:
+def _static(expr, data: set[str]) -> bool:
     """True when ``expr`` reads only data, contexts, parameters and numbers."""
     return all(n.name in data for n in walk(expr) if isinstance(n, Ref))
 
@@ -69,7 +69,6 @@ def fast_equations(rec, mode: str) -> dict[str, Equation]:
         return cache[mode]
     eqs = dict(rec.mode_equations(mode))
     data = {n for n, v in rec.variables.items() if v.kind in ("input", "target")}
-    contexts = set(rec.spec.contexts)
     recurrent = {name for name, eq in eqs.items() if any(r.name in eqs for r in references(eq.expr))}
     out: dict[str, Equation] = {}
     for name, eq in eqs.items():
@@ -81,8 +80,8 @@ def fast_equations(rec, mode: str) -> dict[str, Equation]:
         def split(e):
             if isinstance(e, Bin) and e.op in ("+", "-"):
                 terms = _terms(e)
-                static = [(s, t) for s, t in terms if _static(t, data, contexts)]
-                dynamic = [(s, t) for s, t in terms if not _static(t, data, contexts)]
+                static = [(s, t) for s, t in terms if _static(t, data)]
+                dynamic = [(s, t) for s, t in terms if not _static(t, data)]
                 if dynamic and static and any(_has_matmul(t) for _, t in static):
                     new = f"{name}:in{len(hoisted) or ''}"
                     hoisted.append(Equation(new, "t", _join(static, e), eq.line, eq.text))

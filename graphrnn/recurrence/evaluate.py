@@ -68,10 +68,6 @@ class Run:
         return f"<Run of {self.rec.name}: T={self.T}, mode={self.mode}, loss={self.loss:.6g}>"
 
 
-def _as_float(array, dtype):
-    return np.asarray(array, dtype=dtype)
-
-
 class _Context:
     """The state of one run: data, parameters, dummy copies and computed values."""
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 
 from ..errors import SpecError
-from .shapes import BATCH, Shape, ShapeInference
+from .shapes import Shape, ShapeInference
 from .spec import (
     LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, children, parse_spec, references, walk,
 )
@@ -481,8 +481,6 @@ class Recurrence:
                                   spec.inits[name][1], variable=name)
             line = self.equations[name].line if name in self.equations else spec.lines.get(name)
             self.variables[name] = Variable(name, kind, dims, classes, anchor, init, line)
-        for name, eq in spec.feedbacks.items():
-            pass  # shapes already unified with the target's above
         self._shapes = shapes
 
     def _loss_names(self) -> list[str]:
@@ -541,7 +539,7 @@ class Recurrence:
     # ------------------------------------------------------------------ folded graph
     def folded_graph(self, mode: str = "teacher") -> nx.MultiDiGraph:
         """The folded graph for ``mode`` (``"teacher"`` is the spec as written)."""
-        eqs = self.mode_equations(mode) if hasattr(self, "_mode_equations") else self._equations_for(mode)
+        eqs = self.mode_equations(mode)
         g = nx.MultiDiGraph(name=self.name, mode=mode)
         used = {n for eq in eqs.values() for n in self._names_in(eq)} | set(eqs)
         for name, var in self.variables.items():

@@ -31,10 +31,6 @@ def key(name: str, t: int) -> str:
 # ------------------------------------------------------------------------------ the plan
 
 
-def _steps(rec: Recurrence, name: str, T: int) -> range:
-    return range(T, T + 1) if rec.variables[name].anchor == "tau" else range(1, T + 1)
-
-
 def _in_range(rec: Recurrence, name: str, s: int, T: int) -> bool:
     return s == T if rec.variables[name].anchor == "tau" else 1 <= s <= T
 
