@@ -38,7 +38,8 @@ class Run:
     ``grads`` holds ∂loss/∂(node) for every parameter and computed per-step variable
     (zeros where the loss does not depend on it).  ``copy_grads[W][t]`` is the
     gradient of the dummy copy W^(t) (§10.2.2); over t they add up to ``grads[W]``.
-    ``tensors`` are the engine tensors, for drawing the op-level graph.
+    ``tensors`` are the engine tensors, for drawing the op-level graph (only the
+    parameters when a compiled ``program`` ran it: ``run.program.describe()`` says how).
     """
 
     rec: Recurrence
@@ -52,6 +53,8 @@ class Run:
     tensors: dict[str, Tensor] = field(repr=False)
     loss_tensor: Tensor | None = field(default=None, repr=False)
     fed: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the compiled program that computed this run (program.py), when the fast path used one
+    program: object | None = field(default=None, repr=False)
 
     def stacked(self, name: str, which: str = "values") -> np.ndarray:
         """``name``'s value (or gradient, ``which="grads"``) at steps 1..T stacked on axis 0."""
@@ -526,6 +529,11 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     ctx.lean = fast and backward
     ctx.eqs = eqs
     compiled = _cached_compiled(rec, eqs, (mode, fast))
+    if fast and not (checkpoint or truncate or retain_graph or E.tensor.MODE.anomaly):
+        program = _cached_program(rec, eqs, blocks, batched, compiled, T, ctx.batch, dtype, data, param_arrays,
+                                  mode)
+        if program is not None:
+            return _run_program(program, rec, T, mode, data, param_arrays, backward)
     if checkpoint or truncate:
         def segment_context():
             seg = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), False)
@@ -688,6 +696,84 @@ def _cached_blocks(rec, eqs, T, tag):
             cache.clear()
         got = cache[(tag, T)] = plan_blocks(eqs, T)
     return got
+
+
+#: on the fast path, run a recurrence through a compiled :class:`~.program.Program` when it can
+PROGRAM = True
+
+
+def _cached_program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode):
+    """The compiled program for this kind of run (None when the recurrence needs the engine)."""
+    from .program import NotCompilable, Program
+
+    if not PROGRAM:
+        return None
+    cache = rec.__dict__.setdefault("_programs", {})
+    tag = (mode, T, B, dtype.str, tuple(sorted((n, a.shape) for n, a in data.items())))
+    if tag in cache:
+        cache[tag] = cache.pop(tag)  # the most recently used last
+        return cache[tag]
+    try:
+        program = Program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode)
+    except NotCompilable:
+        program = None
+    while len(cache) >= 4:
+        cache.pop(next(iter(cache)))
+    cache[tag] = program
+    return program
+
+
+def _run_program(program, rec, T, mode, data, param_arrays, backward) -> Run:
+    B = program.B
+    ws, loss, grads = program.run(param_arrays, data, backward)
+    if not np.isfinite(loss):
+        bad = program.first_non_finite(ws) or "the loss"
+        raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
+                        f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
+    fixed_values = dict(param_arrays)
+    value_steps: dict = {}
+    grad_steps: dict = {}
+    for n, series in data.items():
+        if rec.variables[n].kind == "context":
+            fixed_values[n] = series
+        else:
+            value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
+    learned = rec.learned_inits()
+    for n, lay in program.layouts.items():
+        var = rec.variables.get(n)
+        if var is None:
+            continue  # an internal split-off term (batched.fast_equations)
+        inside = range(1, T + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
+        for s in range(lay.lo, lay.hi + 1):
+            if s not in inside:  # an initial value, as the engine names it
+                fixed_values[key(n, s)] = param_arrays[learned[n]] if n in learned else ws.steps(n, s, s)
+        if lay.kind != "computed":
+            continue
+        scalar = var.shape == ()
+        value_steps[n] = (range(1, T + 1), _workspace_columns(ws.steps, n, scalar, np.sum))
+        if backward:
+            grad_steps[n] = (range(1, T + 1), _workspace_columns(ws.grad_steps, n, scalar, np.mean))
+    leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
+    for n, leaf in leaves.items():
+        leaf.grad = grads[n] if backward else None
+    step_losses: dict[int, float] = {}
+    for n in rec.losses:
+        if n in program.layouts:
+            per_step = ws.steps(n, 1, T).reshape(T, B).sum(axis=1)
+            for t, v in enumerate(per_step.tolist(), start=1):
+                step_losses[t] = step_losses.get(t, 0.0) + v
+    run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
+              grad_steps), {}, step_losses, leaves, None, {}, program)
+    ws.lend(run)
+    return run
+
+
+def _workspace_columns(view, name, scalar, reduce):
+    def fetch(t):
+        cols = view(name, t, t)
+        return np.asarray(reduce(cols)) if scalar else cols
+
+    return fetch
 
 
 def _cached_compiled(rec, eqs, tag):

@@ -22,12 +22,14 @@ def modes(rec):
     return ["teacher", "free", "scheduled"] if rec.spec.feedbacks else ["teacher"]
 
 
-@pytest.fixture(params=["scan", "engine nodes"])
+@pytest.fixture(params=["program", "scan", "engine nodes"])
 def recurrent_blocks(request, monkeypatch):
-    """The fast path runs a small recurrent block as one scan op and a wide one as engine
-    nodes step by step (scan.SCAN_BYTES decides): check both ways."""
-    from graphrnn.recurrence import scan
+    """The fast path runs a compiled program (program.py) when it can; otherwise, on the
+    engine, a small recurrent block as one scan op and a wide one as engine nodes step
+    by step (scan.SCAN_BYTES decides): check all three ways."""
+    from graphrnn.recurrence import evaluate, scan
 
+    monkeypatch.setattr(evaluate, "PROGRAM", request.param == "program")
     monkeypatch.setattr(scan, "SCAN_BYTES", 1 << 30 if request.param == "scan" else 0)
     return request.param
 
@@ -55,7 +57,10 @@ def test_a_small_recurrent_block_runs_as_one_scan_op():
     assert ops.count("tanh") == 0  # no per-step node: the steps are replayed inside the op
 
 
-def test_fast_path_computes_the_outputs_for_all_steps_at_once():
+def test_fast_path_computes_the_outputs_for_all_steps_at_once(monkeypatch):
+    from graphrnn.recurrence import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRAM", False)  # the engine's fast path
     rec = gr.load("fig10_3")
     run = rec.run(rec.random_inputs(5, 2), copies=False)
     assert "o[1..5]" in run.tensors and "L[1..5]" in run.tensors
@@ -63,7 +68,10 @@ def test_fast_path_computes_the_outputs_for_all_steps_at_once():
     assert "o[3]" not in run.tensors  # no per-step node for o: one matmul for all steps
 
 
-def test_teacher_forcing_decouples_the_steps():
+def test_teacher_forcing_decouples_the_steps(monkeypatch):
+    from graphrnn.recurrence import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRAM", False)
     # fig. 10.6 trained with teacher forcing has no recurrence left: every variable is batched
     rec = gr.load("fig10_6")
     run = rec.run(rec.random_inputs(5, 2), copies=False)

@@ -196,11 +196,21 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
     for pname, per_step in run.copy_grads.items():
         np.testing.assert_allclose(sum(per_step.values()), run.grads[pname], rtol=1e-10, atol=1e-12)
     # the fast path (no copies: non-recurrent variables computed for all steps at once) agrees
-    fast = rec.run(data, params=params, T=T, copies=False)
-    assert fast.loss == pytest.approx(run.loss, rel=1e-12, abs=1e-12)
-    assert set(fast.grads) == set(run.grads)
-    for key in run.grads:
-        np.testing.assert_allclose(fast.grads[key], run.grads[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    # (through a compiled program when the recurrence allows one, and on the engine)
+    from graphrnn.recurrence import evaluate
+
+    for compiled in (True, False):
+        evaluate.PROGRAM = compiled
+        try:
+            fast = rec.run(data, params=params, T=T, copies=False)
+        finally:
+            evaluate.PROGRAM = True
+        assert fast.loss == pytest.approx(run.loss, rel=1e-12, abs=1e-12)
+        assert set(fast.grads) == set(run.grads)
+        for key in run.grads:
+            np.testing.assert_allclose(fast.grads[key], run.grads[key], rtol=1e-10, atol=1e-12, err_msg=key)
+        for key in run.values:
+            np.testing.assert_allclose(fast.values[key], run.values[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
 @settings(SETTINGS, max_examples=40)

@@ -1,0 +1,690 @@
+"""The fast path compiled: a run as a fixed program of numpy calls over reused buffers.
+
+The fast path of :mod:`.evaluate` (``copies=False``) builds engine nodes for every
+run: a node per chunk of steps for the variables computed for many steps at once
+(:mod:`.batched`), one ``scan`` op per recurrent block (:mod:`.scan`).  The work
+is always the same for a given recurrence, number of steps and batch, so here it
+is planned once and kept (on the :class:`~graphrnn.Recurrence`, keyed by mode, T,
+batch and dtype):
+
+* each equation is traced once into a *tape* of registry ops (as for ``scan``);
+* the blocks of the unrolled graph become *stages*, in evaluation order: a
+  variable no cycle passes through runs its tape over many steps at once (the
+  steps side by side as columns, chunk by chunk); a recurrent block replays its
+  tapes step by step;
+* every variable has one buffer holding all its steps side by side (a column
+  block per step, with the initial values before step 1 and after T), and one
+  for its gradient; tapes read their operands as views of these buffers;
+* the backward pass walks the stages in reverse with the registry's VJP rules;
+  the gradient of a parameter used as ``W @ v`` inside a recurrence is one
+  matrix product over the stacked steps, not one outer product per step;
+* the variables after the last recurrent block (outputs and losses) run forward
+  and backward chunk by chunk while the chunk is still in the cache, so their
+  intermediate values are never stored for all steps.
+
+The buffers are kept from run to run (a *workspace*): a run of a few megabytes
+that allocated fresh memory every time would spend much of its time in page
+faults.  A workspace is reused only when nothing outside holds a view of it —
+a :class:`Run` that is still alive, or an array taken from ``run.values`` —
+otherwise the next run gets a new one; values handed out never change.
+
+The program is an execution plan only: the unrolled graph the drawings and the
+step-by-step check use is the same, and the values and gradients are those of
+the engine (the same registry ops in the same order, sums associated per chunk).
+Recurrences it cannot run (random draws, fed-back outputs, ``tau``-anchored
+equations, per-step numbers inside a recurrence) take the engine's fast path.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+
+import numpy as np
+
+from .. import engine as E
+from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
+from ..engine.tensor import Tensor
+from ..errors import DataError
+from .scan import _NOT_TRACEABLE, CONST, OP, Tape
+from .spec import LOSSES, Call, walk
+from .unroll import key
+
+_MATMUL = REGISTRY["matmul"]
+IN = "in"  # a tape operand read from the tape's inputs (scan.Tape's name for it)
+PARAM, VAR, CONTEXT = "param", "var", "context"
+
+#: a stage computed for many steps at once runs over chunks of steps whose widest array has about this size
+CHUNK_BYTES = 1 << 18
+
+_ZERO = bytes(16)  # backs the placeholders of values no VJP reads
+
+
+class NotCompilable(Exception):
+    """The recurrence (or this run of it) needs the engine's general fast path."""
+
+
+# ------------------------------------------------------------------------------ tracing
+
+
+class _Tracer:
+    """A stand-in run context for tracing one equation: placeholders for what it reads."""
+
+    lean = False
+
+    def __init__(self, program, stacked: bool):
+        self.program, self.stacked_mode = program, stacked
+        self.dtype, self.batch, self.T = program.dtype, program.B, program.T
+        self.sources: dict[int, tuple] = {}
+        self.keep: list = []  # the placeholders stay alive while their ids are keys
+
+    def _leaf(self, source, array):
+        t = Tensor(array)
+        self.sources[id(t)] = self.sources[id(t.data)] = source  # a label array may come back as a constant
+        self.keep.append(t)
+        return t
+
+    def param(self, name, t):
+        return self._leaf((PARAM, name), np.zeros(self.program.param_shapes[name], dtype=self.dtype))
+
+    def context(self, name):
+        return self._leaf((CONTEXT, name), np.zeros(self.program.context_shapes[name], dtype=self.dtype))
+
+    def ref(self, name, s, needed_by):
+        shape, dtype = self.program.placeholder(name)
+        return self._leaf((VAR, name, s), np.zeros(shape, dtype=dtype))
+
+
+def _trace(program, compiled, name, stacked: bool) -> Tape:
+    tracer = _Tracer(program, stacked)
+    with E.enable_grad(), np.errstate(all="ignore"):
+        root = compiled[name](tracer, 0)  # traced at t = 0: a reference's step is its offset
+    if not isinstance(root, Tensor):
+        raise NotCompilable(f"{name} is a constant")
+    sources = tracer.sources
+    for node in E.topological_order(root, only_grad=False):
+        if node.op is None and id(node) not in sources and id(node.data) in sources:
+            sources[id(node)] = sources[id(node.data)]  # the labels of a loss, wrapped as a constant
+    tape = Tape(root, sources)
+    tape.root_shape, tape.root_dtype = tuple(root.shape), np.dtype(root.dtype)
+    return tape
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+class _Layout:
+    """Where a variable's steps live: steps ``lo..hi`` side by side, ``B`` columns each."""
+
+    __slots__ = ("name", "shape", "dtype", "lo", "hi", "kind")
+
+    def __init__(self, name, shape, dtype, lo, hi, kind):
+        self.name, self.shape, self.dtype, self.lo, self.hi, self.kind = name, shape, dtype, lo, hi, kind
+
+
+class _Stage:
+    """Variables computed together: ``all`` steps at once (one member), or ``steps`` one by one."""
+
+    def __init__(self, kind, members, steps, tapes, inputs):
+        self.kind, self.members, self.steps, self.tapes, self.inputs = kind, members, steps, tapes, inputs
+        self.tables: dict = {}
+        self.keep: dict = {}  # name -> which op outputs the backward pass reads
+        self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
+
+
+class Program:
+    """A compiled run of ``rec`` over ``T`` steps and a batch of ``B`` (see the module's doc)."""
+
+    def __init__(self, rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode):
+        self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(dtype), mode
+        self.param_shapes = {n: a.shape for n, a in params.items()}
+        self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
+        self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
+        self.learned = rec.learned_inits()
+        self.losses = [n for n in rec.losses]
+        self.layouts: dict[str, _Layout] = {}
+        self._check(rec, eqs, blocks, batched)
+        self.stages: list[_Stage] = []
+        for block in blocks:
+            if block.members[0] in batched:
+                name = block.members[0]
+                tape = _trace(self, compiled, name, stacked=True)
+                self._add_layout(name, tape)
+                self.stages.append(_Stage("all", [name], None, {name: tape}, {}))
+            else:
+                for m in block.members:
+                    var = rec.variables[m]
+                    self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
+                tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members}
+                for m, tape in tapes.items():
+                    got = _root_shape(tape)
+                    if got != (rec.variables[m].rows, B):
+                        raise NotCompilable(f"{m} has shape {got}")
+                self.stages.append(_Stage("steps", list(block.members), block.steps, tapes, {}))
+        for stage in self.stages:
+            for m, tape in stage.tapes.items():
+                stage.inputs[m] = [self._resolve(src, stage, m) for src in tape.inputs]
+        self._extend_layouts()
+        for stage in self.stages:
+            for m in stage.members:
+                stage.keep[m] = _kept_outputs(stage.tapes[m])
+                stage.tables[m] = self._backward_table(stage, m)
+        self._mark_tail()
+        self._pool: list[_Workspace] = []
+
+    # ------------------------------------------------------------------ compile-time checks
+    def _check(self, rec, eqs, blocks, batched):
+        if any(v.kind == "fed" for v in rec.variables.values()):
+            raise NotCompilable("fed-back outputs")
+        for name, eq in eqs.items():
+            if eq.anchor != "t":
+                raise NotCompilable(f"{name} is anchored at tau")
+            for node in walk(eq.expr):
+                if isinstance(node, Call) and node.fn in _NOT_TRACEABLE and node.fn not in LOSSES:
+                    raise NotCompilable(f"{name} calls {node.fn}")
+                if getattr(node, "anchor", "t") == "tau":
+                    raise NotCompilable(f"{name} reads a value at tau")
+        for block in blocks:
+            if block.members[0] in batched:
+                continue
+            for m in block.members:
+                var = rec.variables.get(m)
+                if var is None or var.is_label or var.shape == () or not var.rows:
+                    raise NotCompilable(f"{m} cannot be stepped")
+                if any(isinstance(n, Call) and n.fn in LOSSES for n in walk(eqs[m].expr)):
+                    raise NotCompilable(f"{m} is a loss inside a recurrence")
+            if len(block.steps) != self.T * len(block.members):
+                raise NotCompilable("a block with missing steps")
+
+    def placeholder(self, name):
+        """Shape and dtype of one step of ``name``, for tracing."""
+        lay = self.layouts.get(name)
+        if lay is not None:
+            return lay.shape, lay.dtype
+        var = self.rec.variables.get(name)
+        if var is None:
+            raise NotCompilable(f"{name} is read before it is computed")
+        if var.is_label:
+            return (self.B,), np.dtype(np.int64)
+        if var.kind in ("input", "target"):
+            return (var.rows, self.B), self.dtype
+        if var.rows:
+            return (var.rows, self.B), self.dtype
+        raise NotCompilable(f"no shape for {name}")
+
+    def _add_layout(self, name, tape):
+        shape = _root_shape(tape)
+        B = self.B
+        if shape not in ((B,), (shape[0], B)) or len(shape) not in (1, 2):
+            raise NotCompilable(f"{name} has shape {shape}")
+        dtype = _root_dtype(tape)
+        if dtype.kind != "f":
+            raise NotCompilable(f"{name} is not a float")
+        self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "computed")
+
+    def _resolve(self, source, stage, member):
+        kind = source[0]
+        if kind == PARAM:
+            return (PARAM, source[1])
+        if kind == CONTEXT:
+            return (CONTEXT, source[1])
+        _, name, offset = source
+        if name not in self.layouts:
+            var = self.rec.variables.get(name)
+            if var is None or var.kind not in ("input", "target"):
+                raise NotCompilable(f"{name} has no buffer")
+            shape, dtype = self.placeholder(name)
+            self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "data")
+        return (VAR, name, offset)
+
+    def _extend_layouts(self):
+        """Widen each buffer to every step any tape reads (the initial values around 1..T)."""
+        T = self.T
+        for stage in self.stages:
+            for specs in stage.inputs.values():
+                for spec in specs:
+                    if spec[0] != VAR:
+                        continue
+                    lay = self.layouts[spec[1]]
+                    lay.lo, lay.hi = min(lay.lo, 1 + spec[2]), max(lay.hi, T + spec[2])
+        for lay in self.layouts.values():
+            var = self.rec.variables.get(lay.name)
+            if lay.kind == "data":
+                n = self.data_lengths.get(lay.name, 0)
+                for s in (lay.lo, lay.hi):
+                    if not 1 <= s <= n and (var.init is None or 1 <= s <= T):
+                        raise NotCompilable(f"{lay.name}[{s}] is outside the data")  # the engine says so
+            elif (lay.lo < 1 or lay.hi > T) and var is None:
+                raise NotCompilable(f"{lay.name} is read outside 1..T")
+
+    def _mark_tail(self):
+        """The stages after the last recurrence that read each other only at the same step run fused."""
+        tail = []
+        for stage in reversed(self.stages):
+            if stage.kind != "all":
+                break
+            tail.append(stage)
+        names = {s.members[0] for s in tail}
+        for stage in tail:
+            for spec in stage.inputs[stage.members[0]]:
+                if spec[0] == VAR and spec[1] in names and spec[2] != 0:
+                    return
+        for stage in tail:
+            stage.fused = True
+
+    # ------------------------------------------------------------------ backward bookkeeping
+    def _wants(self, spec) -> bool:
+        if spec[0] == PARAM:
+            return True
+        if spec[0] == VAR:
+            return self.layouts[spec[1]].kind == "computed"
+        return False
+
+    def _backward_table(self, stage, name):
+        """For each op of ``name``'s tape, in reverse: what the backward pass does with it."""
+        tape, specs = stage.tapes[name], stage.inputs[name]
+        table = []
+        for i in range(len(tape.ops) - 1, -1, -1):
+            op, operands, attrs = tape.ops[i]
+            wants = tuple(True if k == OP else k == IN and self._wants(specs[j]) for k, j in operands)
+            defer = None
+            if (stage.kind == "steps" and op is _MATMUL and wants[0] and operands[0][0] == IN
+                    and specs[operands[0][1]][0] == PARAM and len(self.param_shapes[specs[operands[0][1]][1]]) == 2):
+                defer = specs[operands[0][1]][1]  # ∇W of W @ v: one product over all steps
+                wants = (False,) + wants[1:]
+            table.append((i, op, operands, attrs, wants, defer, any(wants)))
+        return table
+
+    # ------------------------------------------------------------------ workspaces
+    def workspace(self, backward: bool) -> _Workspace:
+        """A free workspace from the pool, or a new one.  A workspace somebody still holds
+        (a live Run, or a view of one of its arrays) leaves the pool: its arrays are theirs."""
+        pool, found = [], None
+        for ws in self._pool:
+            if ws.free():
+                pool.append(ws)
+                if found is None and (ws.backward or not backward):
+                    found = ws
+        if found is None:
+            found = _Workspace(self, backward)
+            pool.append(found)
+        self._pool = pool[-2:] if found in pool[-2:] else [found]
+        return found
+
+    # ------------------------------------------------------------------ running
+    def run(self, params: dict, data: dict, backward: bool):
+        """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``."""
+        ws = self.workspace(backward)
+        ws.load(params, data)
+        records = {} if backward else None
+        grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
+        for stage in self.stages:
+            if stage.kind == "steps":
+                self._forward_steps(stage, ws, params, records)
+            elif stage.fused and backward:
+                continue  # with the backward pass
+            else:
+                self._forward_all(stage, ws, params, records)
+        if backward:
+            ws.clear_grads()
+            for name in self.losses:
+                if name in ws.grads:
+                    ws.grad_steps(name, 1, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+            tail = [s for s in self.stages if s.fused]
+            if tail:
+                self._fused_tail(tail, ws, params, grads)
+            for stage in reversed(self.stages):
+                if stage.fused:
+                    continue
+                if stage.kind == "steps":
+                    self._backward_steps(stage, ws, records, grads)
+                else:
+                    self._backward_all(stage, ws, records, grads)
+            for var, pname in self.learned.items():
+                lay = self.layouts.get(var)
+                if lay is not None and pname in grads:
+                    grads[pname] += ws.init_grad(lay)
+        total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses if n in self.layouts)
+        return ws, total, grads
+
+    def _chunks(self, *stages):
+        widest = 1
+        for stage in stages:
+            lay = self.layouts[stage.members[0]]
+            rows = [self.layouts[s[1]].shape[0] for s in stage.inputs[stage.members[0]]
+                    if s[0] == VAR and len(self.layouts[s[1]].shape) == 2]
+            widest = max([widest, lay.shape[0] if len(lay.shape) == 2 else 1] + rows)
+        k = max(1, CHUNK_BYTES // (widest * self.B * self.dtype.itemsize))
+        return [(a, min(a + k - 1, self.T)) for a in range(1, self.T + 1, k)]
+
+    def _inputs(self, specs, ws, params, a, b):
+        out = []
+        for spec in specs:
+            kind = spec[0]
+            if kind == VAR:
+                out.append(ws.steps(spec[1], a + spec[2], b + spec[2]))
+            elif kind == PARAM:
+                out.append(params[spec[1]])
+            else:
+                out.append(ws.context(spec[1], b - a + 1))
+        return out
+
+    def _forward_all(self, stage, ws, params, records):
+        name = stage.members[0]
+        tape, specs, keep = stage.tapes[name], stage.inputs[name], stage.keep[name]
+        saved = [] if records is not None and not stage.fused else None
+        for a, b in self._chunks(stage):
+            inputs = self._inputs(specs, ws, params, a, b)
+            outs, saveds = _replay(tape, inputs)
+            dest = ws.steps(name, a, b)
+            dest[...] = _operand(tape.root, outs, inputs, tape.consts)
+            if saved is not None:
+                saved.append((a, b, inputs, _prune(outs, keep), saveds))
+        if saved is not None:
+            records[id(stage)] = saved
+
+    def _forward_steps(self, stage, ws, params, records):
+        B = self.B
+        per_step = [] if records is not None else None
+        tapes, inputs_of, keeps = stage.tapes, stage.inputs, stage.keep
+        layouts = self.layouts
+        for name, t in stage.steps:
+            tape = tapes[name]
+            inputs = []
+            for spec in inputs_of[name]:
+                kind = spec[0]
+                if kind == VAR:
+                    s = t + spec[2]
+                    lay = layouts[spec[1]]
+                    c = (s - lay.lo) * B
+                    inputs.append(ws.values[spec[1]][..., c:c + B])
+                elif kind == PARAM:
+                    inputs.append(params[spec[1]])
+                else:
+                    inputs.append(ws.context(spec[1], 1))
+            outs, saveds = _replay(tape, inputs)
+            c = (t - ws.offsets[name]) * B
+            dest = ws.values[name][:, c:c + B]
+            kind, i = tape.root
+            value = outs[i] if kind == OP else _operand(tape.root, outs, inputs, tape.consts)
+            dest[...] = value
+            if per_step is not None:
+                if kind == OP:
+                    outs[i] = dest  # the stored copy stands for the op's output from now on
+                per_step.append((inputs, _prune(outs, keeps[name]), saveds))
+        if per_step is not None:
+            records[id(stage)] = per_step
+
+    def _send(self, spec, g, ws, grads, a, b):
+        kind = spec[0]
+        if kind == PARAM:
+            acc = grads[spec[1]]
+            acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
+        elif kind == VAR:
+            dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
+            dest += g
+
+    def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b, deferred=None):
+        tape, specs = stage.tapes[name], stage.inputs[name]
+        consts = tape.consts
+        local: list = [None] * len(tape.ops)
+        kind, i = tape.root
+        if kind == OP:
+            local[i] = g_root
+        elif kind == IN:
+            if self._wants(specs[i]):
+                self._send(specs[i], g_root, ws, grads, a, b)
+        for i, op, operands, attrs, wants, defer, anything in stage.tables[name]:
+            gi = local[i]
+            if gi is None:
+                continue
+            args = tuple([outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands])
+            if defer is not None:
+                if args[0].ndim == 2 and args[1].ndim == 2 and deferred is not None:
+                    k = (defer, i, name)
+                    bufs = deferred.get(k)
+                    if bufs is None:
+                        bufs = deferred[k] = ws.gather(defer, i, name, gi, args[1])
+                    c = (a - 1) * self.B  # the stacked factors' columns, step 1 first
+                    bufs[0][:, c:c + self.B] = gi
+                    bufs[1][:, c:c + self.B] = args[1]
+                else:  # not a plain matrix product after all: the ordinary rule
+                    wants = (True,) + wants[1:]
+                    anything = True
+            if not anything:
+                continue
+            pgrads = op.vjp(gi, outs[i], args, wants, saveds[i], attrs)
+            for (k, j), pg, w, arg in zip(operands, pgrads, wants, args):
+                if not w or pg is None:
+                    continue
+                if type(pg) is SliceGrad:
+                    pg = np.asarray(pg)
+                if pg.shape != arg.shape:
+                    pg = unbroadcast(pg, arg.shape)
+                if k == OP:
+                    local[j] = pg if local[j] is None else local[j] + pg
+                else:
+                    self._send(specs[j], pg, ws, grads, a, b)
+
+    def _backward_all(self, stage, ws, records, grads):
+        name = stage.members[0]
+        for a, b, inputs, outs, saveds in reversed(records.pop(id(stage))):
+            g = ws.grad_steps(name, a, b)
+            self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+
+    def _backward_steps(self, stage, ws, records, grads):
+        deferred: dict = {}
+        for (name, t), (inputs, outs, saveds) in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
+            g = ws.grad_steps(name, t, t)
+            self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, t, t, deferred)
+        # every step wrote its columns (a tape's ops all lie on the way to its root, so each gets a gradient)
+        for (pname, _, _), (gbuf, xbuf) in deferred.items():
+            grads[pname] += gbuf @ xbuf.T
+
+    def _fused_tail(self, tail, ws, params, grads):
+        """Forward then backward of the stages after the last recurrence, chunk by chunk."""
+        order = tail  # in evaluation order
+        for a, b in self._chunks(*order):
+            kept = []
+            for stage in order:
+                name = stage.members[0]
+                tape, specs = stage.tapes[name], stage.inputs[name]
+                inputs = self._inputs(specs, ws, params, a, b)
+                outs, saveds = _replay(tape, inputs)
+                ws.steps(name, a, b)[...] = _operand(tape.root, outs, inputs, tape.consts)
+                kept.append((stage, name, inputs, outs, saveds))
+            for stage, name, inputs, outs, saveds in reversed(kept):
+                g = ws.grad_steps(name, a, b)
+                self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+
+    # ------------------------------------------------------------------ reading it
+    def describe(self) -> str:
+        """The stages in order, what each computes and how, and the buffers."""
+        T, B = self.T, self.B
+        lines = [f"program for {self.rec.name}: T={T}, batch {B}, {self.dtype.name}"]
+        for i, stage in enumerate(self.stages, 1):
+            for m in stage.members:
+                ops = ", ".join(op.name for op, _, _ in stage.tapes[m].ops)
+                if stage.kind == "all":
+                    n = len(self._chunks(*[s for s in self.stages if s.fused] if stage.fused else [stage]))
+                    how = (f"all {T} steps at once, in {n} chunk{'s' * (n != 1)}"
+                           + (", forward and backward together" if stage.fused else ""))
+                else:
+                    direction = "forwards" if stage.steps[0][1] <= stage.steps[-1][1] else "backwards"
+                    how = f"step by step ({direction} in time)"
+                    deferred = sorted({d for *_, d, _ in stage.tables[m] if d is not None})
+                    if deferred:
+                        how += f"; ∇{', ∇'.join(deferred)} as one product over the steps"
+                lines.append(f"  {i}. {m:<8} {how}  [{ops}]")
+        size = sum(a.nbytes for ws in self._pool for a in ws.arrays)
+        lines.append(f"  buffers: {len(self.layouts)} variables, steps side by side"
+                     + (f"; {len(self._pool)} workspace(s) kept, {size / 2**20:.1f} MiB" if self._pool else ""))
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ errors
+    def first_non_finite(self, ws) -> str | None:
+        for stage in self.stages:
+            for m in stage.members:
+                lay = self.layouts[m]
+                if m not in self.rec.variables:
+                    continue
+                for t in range(1, self.T + 1):
+                    if not np.all(np.isfinite(ws.steps(m, t, t))):
+                        return key(m, t)
+        return None
+
+
+def _root_shape(tape):
+    return tape.root_shape
+
+
+def _root_dtype(tape):
+    return tape.root_dtype
+
+
+def _replay(tape, inputs):
+    outs, saveds = [], []
+    consts = tape.consts
+    for op, operands, attrs in tape.ops:
+        args = [outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands]
+        out, saved = op.forward(*args, **attrs)
+        outs.append(out if type(out) is np.ndarray else np.asarray(out))
+        saveds.append(saved)
+    return outs, saveds
+
+
+def _operand(o, outs, inputs, consts):
+    kind, i = o
+    if kind == OP:
+        return outs[i]
+    if kind == CONST:
+        return consts[i]
+    return inputs[i]
+
+
+def _kept_outputs(tape) -> list[bool]:
+    """Which op outputs some VJP reads (the op's own, or a consumer's reading its argument)."""
+    keep = [op.reads_out for op, _, _ in tape.ops]
+    for op, operands, _ in tape.ops:
+        for pos, (k, j) in enumerate(operands):
+            if k == OP and op.reads_arg(pos):
+                keep[j] = True
+    return keep
+
+
+def _prune(outs, keep):
+    """Replace the outputs no VJP reads with placeholders of the same shape (they only give shapes)."""
+    for i, k in enumerate(keep):
+        if not k:
+            o = outs[i]
+            outs[i] = np.ndarray(o.shape, o.dtype, buffer=_ZERO, strides=(0,) * o.ndim)
+    return outs
+
+
+# ------------------------------------------------------------------------------ buffers
+
+
+class _Workspace:
+    """The buffers of one run: every variable's steps side by side, and their gradients."""
+
+    def __init__(self, program: Program, backward: bool):
+        self.program, self.backward = program, backward
+        B = program.B
+        self.values: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.offsets: dict[str, int] = {}
+        self.owner = None  # a weak reference to the Run holding this workspace
+        self.arrays: list[np.ndarray] = []
+        for name, lay in program.layouts.items():
+            cols = (lay.hi - lay.lo + 1) * B
+            shape = (lay.shape[0], cols) if len(lay.shape) == 2 else (cols,)
+            self.values[name] = self._new(shape, lay.dtype)
+            self.offsets[name] = lay.lo
+            if backward and lay.kind == "computed":
+                self.grads[name] = self._new(shape, lay.dtype)
+        self.gathered: dict = {}
+        self.tiled: dict = {}
+        self.contexts: dict = {}
+        self._baseline = self._refs()
+
+    def _new(self, shape, dtype):
+        arr = np.zeros(shape, dtype=dtype)
+        self.arrays.append(arr)
+        return arr
+
+    def _refs(self):
+        return [sys.getrefcount(a) for a in self.arrays]
+
+    def free(self) -> bool:
+        """Whether nobody holds this workspace or a view of one of its arrays."""
+        if self.owner is not None and self.owner() is not None:
+            return False
+        return self._refs() == self._baseline
+
+    def lend(self, run) -> None:
+        self.owner = weakref.ref(run)
+
+    # -- filling
+    def load(self, params, data):
+        program, B = self.program, self.program.B
+        self.contexts = {n: data[n] for n in program.context_shapes}
+        self.tiled = {}
+        for name, lay in program.layouts.items():
+            buf = self.values[name]
+            if lay.kind == "data":
+                series = data[name]
+                first, last = max(lay.lo, 1), min(lay.hi, len(series))
+                if first > lay.lo or last < lay.hi:
+                    buf.fill(0)
+                if lay.dtype.kind != "f":
+                    buf[(first - lay.lo) * B:(last - lay.lo + 1) * B] = series[first - 1:last].reshape(-1)
+                else:
+                    rows = lay.shape[0]
+                    buf.reshape(rows, -1, B)[:, first - lay.lo:last - lay.lo + 1, :] = \
+                        np.moveaxis(series[first - 1:last], 0, 1)
+            elif lay.lo < 1 or lay.hi > program.T:
+                learned = program.learned.get(name)
+                for s in list(range(lay.lo, 1)) + list(range(program.T + 1, lay.hi + 1)):
+                    part = buf[..., (s - lay.lo) * B:(s - lay.lo + 1) * B]
+                    if learned is not None:
+                        part[...] = params[learned]  # one column, the same for every sequence
+                    else:
+                        part.fill(0)
+
+    def clear_grads(self):
+        for g in self.grads.values():
+            g.fill(0)
+
+    # -- views
+    def steps(self, name, a, b):
+        """Steps ``a..b`` of ``name``, side by side (a view)."""
+        B, lo = self.program.B, self.offsets[name]
+        return self.values[name][..., (a - lo) * B:(b - lo + 1) * B]
+
+    def grad_steps(self, name, a, b):
+        B, lo = self.program.B, self.offsets[name]
+        return self.grads[name][..., (a - lo) * B:(b - lo + 1) * B]
+
+    def context(self, name, steps):
+        got = self.tiled.get((name, steps))
+        if got is None:
+            got = self.contexts[name] if steps == 1 else np.tile(self.contexts[name], (1, steps))
+            self.tiled[(name, steps)] = got
+        return got
+
+    def gather(self, pname, i, name, g, x):
+        """Buffers collecting, step by step, the two factors of ∇W for one ``W @ v`` of a recurrence."""
+        cols = self.program.T * self.program.B
+        k = (pname, i, name)
+        got = self.gathered.get(k)
+        if got is None:
+            got = self.gathered[k] = (np.empty((g.shape[0], cols), dtype=g.dtype),
+                                      np.empty((x.shape[0], cols), dtype=x.dtype))
+        return got
+
+    def init_grad(self, lay):
+        """The gradient of a learned initial value: what reached the steps before 1, summed over the batch."""
+        B = self.program.B
+        g = self.grads[lay.name]
+        before, after = g[:, :(1 - lay.lo) * B], g[:, (self.program.T + 1 - lay.lo) * B:]
+        return before.sum(axis=1, keepdims=True) + after.sum(axis=1, keepdims=True)

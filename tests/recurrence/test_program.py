@@ -1,0 +1,130 @@
+"""The compiled program of the fast path (program.py): exact, inspectable, and safe with its reused buffers."""
+
+import numpy as np
+import pytest
+
+import graphrnn as gr
+from graphrnn import zoo
+from graphrnn.recurrence import evaluate, program
+
+
+def rel(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def _engine(rec, *args, **kwargs):
+    evaluate.PROGRAM = False
+    try:
+        return rec.run(*args, **kwargs)
+    finally:
+        evaluate.PROGRAM = True
+
+
+COMPILED = ["fig10_3", "fig10_4", "fig10_11", "lstm", "gru", "halt"]
+
+
+@pytest.mark.parametrize("arch", COMPILED)
+def test_the_zoo_runs_as_a_program(arch):
+    rec = gr.load(arch)
+    run = rec.run(rec.random_inputs(4, 2), copies=False)
+    assert run.program is not None
+    assert run.program.describe().startswith(f"program for {arch}: T=4, batch 2")
+
+
+@pytest.mark.parametrize("arch", COMPILED)
+@pytest.mark.parametrize("T,B", [(1, 1), (9, 3), (40, 2)])
+def test_program_equals_the_engine_entry_by_entry(arch, T, B, monkeypatch):
+    monkeypatch.setattr(program, "CHUNK_BYTES", 256)  # many chunks, of unequal sizes
+    rec = gr.load(arch)
+    data, params = rec.random_inputs(T, batch=B, seed=3), rec.init_params(seed=5)
+    slow = rec.run(data, params)  # step by step, with dummy copies
+    fast = rec.run(data, params, copies=False)
+    assert fast.program is not None
+    assert fast.loss == pytest.approx(slow.loss, rel=1e-12)
+    assert fast.step_losses == pytest.approx(slow.step_losses, rel=1e-12)
+    assert set(fast.grads) == set(slow.grads)
+    for name, g in slow.grads.items():
+        assert rel(fast.grads[name], g) < 1e-12, name
+    for name, v in slow.values.items():
+        np.testing.assert_allclose(fast.values[name], v, rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_backward_false_gives_values_and_loss_only():
+    rec = gr.load("lstm")
+    data, params = rec.random_inputs(6, 2, seed=1), rec.init_params(seed=1)
+    full = rec.run(data, params, copies=False)
+    fwd = rec.run(data, params, copies=False, backward=False)
+    assert fwd.program is not None and fwd.loss == full.loss
+    np.testing.assert_array_equal(fwd.values["h[6]"], full.values["h[6]"])
+    assert "h[6]" not in fwd.grads
+
+
+def test_values_handed_out_never_change():
+    """A workspace somebody holds (a live run, or an array taken from it) is never reused."""
+    rec = gr.load("fig10_3")
+    params = rec.init_params(seed=0)
+    first = rec.run(rec.random_inputs(5, 2, seed=1), params, copies=False)
+    h3, gh3, gW = first.values["h[3]"].copy(), first.grads["h[3]"].copy(), first.grads["W"].copy()
+    kept = first.values["h[2]"]
+    kept_copy = kept.copy()
+    rec.run(rec.random_inputs(5, 2, seed=2), params, copies=False)  # while `first` lives
+    np.testing.assert_array_equal(first.values["h[3]"], h3)
+    np.testing.assert_array_equal(first.grads["h[3]"], gh3)
+    np.testing.assert_array_equal(first.grads["W"], gW)
+    del first
+    for seed in (3, 4):  # `first` is gone, but an array taken from it is still held
+        rec.run(rec.random_inputs(5, 2, seed=seed), params, copies=False)
+    np.testing.assert_array_equal(kept, kept_copy)
+
+
+def test_a_free_workspace_is_reused():
+    rec = gr.load("fig10_3")
+    data, params = rec.random_inputs(5, 2), rec.init_params()
+    run = rec.run(data, params, copies=False)
+    prog = run.program
+    grads = {name: run.grads[name] for name in params}  # fresh arrays, not the workspace's
+    del run
+    before = [id(ws) for ws in prog._pool]
+    again = rec.run(data, params, copies=False)
+    assert [id(ws) for ws in prog._pool] == before
+    for name in params:
+        np.testing.assert_array_equal(again.grads[name], grads[name])
+
+
+def test_what_the_program_cannot_run_goes_to_the_engine():
+    rec = gr.load("fig10_5")  # a single output at tau
+    run = rec.run(rec.random_inputs(4, 2), copies=False)
+    assert run.program is None and np.isfinite(run.loss)
+    tf = gr.load("fig10_6")
+    assert tf.run(tf.random_inputs(4, 2), mode="free", copies=False).program is None
+    # retain_graph needs the engine graph; anomaly detection checks every op
+    rec = gr.load("fig10_3")
+    assert rec.run(rec.random_inputs(4, 2), copies=False, retain_graph=True).program is None
+    with gr.detect_anomaly():
+        assert rec.run(rec.random_inputs(4, 2), copies=False).program is None
+
+
+def test_a_non_finite_value_is_named():
+    rec = gr.load("fig10_3")
+    params = rec.init_params()
+    params["b"][:], params["V"][:] = 50.0, 1e308  # h = tanh(50 + ...) = 1, so o = c + V @ h overflows
+    with pytest.raises(gr.DataError, match=r"non-finite value first at o\[1\]"), np.errstate(all="ignore"):
+        rec.run(rec.random_inputs(6, 2), params, copies=False)
+
+
+def test_the_description_says_what_runs_how():
+    rec = gr.load("fig10_3")
+    text = rec.run(rec.random_inputs(7, 2), copies=False).program.describe()
+    assert "h:in     all 7 steps at once" in text
+    assert "h        step by step (forwards in time); ∇W as one product over the steps" in text
+    assert "forward and backward together" in text
+
+
+def test_program_matches_the_engine_fast_path_on_a_long_run():
+    rec = gr.load("gru", sizes={"H": 6, "I": 3, "K": 4})
+    data, params = rec.random_inputs(3000, batch=1, seed=0), rec.init_params(seed=0)
+    fast = rec.run(data, params, copies=False)
+    engine = _engine(rec, data, params, copies=False)
+    assert fast.program is not None and engine.program is None
+    for name in params:
+        assert rel(fast.grads[name], engine.grads[name]) < 1e-10, name
