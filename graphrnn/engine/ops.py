@@ -402,7 +402,11 @@ def _tanh(a):
 
 @_tanh.vjp
 def _(g, out, args, need, saved, attrs):
-    return (g * (1.0 - out * out),)
+    t = out * out
+    if type(t) is not np.ndarray:  # a 0-d result comes back as a numpy scalar
+        return (g * (1.0 - t),)
+    np.subtract(1.0, t, out=t)
+    return (_times(g, t, into=t),)
 
 
 def _stable_sigmoid(a):
@@ -417,7 +421,8 @@ def _sigmoid(a):
 
 @_sigmoid.vjp
 def _(g, out, args, need, saved, attrs):
-    return (g * out * (1.0 - out),)
+    t = 1.0 - out
+    return (_times(g * out, t, into=t),)
 
 
 @defop("relu", "max(a, 0)", reads_args=(0,), reads_out=False)
@@ -435,7 +440,8 @@ def _(g, out, args, need, saved, attrs):
 
 def _log_softmax(a, axis):
     shifted = a - np.max(a, axis=axis, keepdims=True)  # largest entry becomes 0: exp cannot overflow
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    log_total = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return np.subtract(shifted, log_total, out=shifted) if shifted.dtype == log_total.dtype else shifted - log_total
 
 
 @defop("softmax", "exp(a) / sum(exp(a)) along `axis`", reads_args=(), reads_out=True)
@@ -446,7 +452,11 @@ def _softmax(a, *, axis=0):
 @_softmax.vjp
 def _(g, out, args, need, saved, attrs):
     axis = attrs.get("axis", 0)
-    return (out * (g - np.sum(g * out, axis=axis, keepdims=True)),)
+    t = g * out
+    s = np.sum(t, axis=axis, keepdims=True)
+    if t.dtype == np.result_type(g, s) and t.shape == g.shape:
+        return (_times(out, np.subtract(g, s, out=t), into=t),)
+    return (out * (g - s),)
 
 
 @defop("log_softmax", "log of softmax along `axis`, computed stably", reads_args=(), reads_out=True)
@@ -457,7 +467,24 @@ def _logsm(a, *, axis=0):
 @_logsm.vjp
 def _(g, out, args, need, saved, attrs):
     axis = attrs.get("axis", 0)
-    return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+    e = np.exp(out)
+    e = _times(e, np.sum(g, axis=axis, keepdims=True), into=e)
+    if e.shape == g.shape and e.dtype == np.result_type(g, e):
+        return (np.subtract(g, e, out=e),)
+    return (g - e,)
+
+
+def _times(a, b, into):
+    """``a * b``, written into ``into`` (``a`` or ``b``, a temporary of the caller's) when it has the
+    result's shape and dtype.  The VJP rules below then hold one large temporary instead of three:
+    each large temporary can cost fresh pages from the operating system.  Same product, bit for bit."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype:
+        shape, dtype = a.shape, a.dtype
+    else:
+        shape, dtype = np.broadcast_shapes(np.shape(a), np.shape(b)), np.result_type(a, b)
+    if type(into) is np.ndarray and into.shape == shape and into.dtype == dtype:
+        return np.multiply(a, b, out=into)
+    return a * b
 
 
 def _reduce(losses, reduction):
@@ -527,7 +554,7 @@ def _(g, out, args, need, saved, attrs):
         grad, np.expand_dims(target, axis),
         np.take_along_axis(grad, np.expand_dims(target, axis), axis=axis) - 1.0, axis=axis,
     )
-    return grad * np.expand_dims(per, axis), None
+    return _times(grad, np.expand_dims(per, axis), into=grad), None
 
 
 @defop("mse", "mean squared error (a - b)^2, reduced by `reduction`")

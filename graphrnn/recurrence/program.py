@@ -48,14 +48,19 @@ from ..engine.tensor import Tensor
 from ..errors import DataError
 from .scan import _NOT_TRACEABLE, CONST, OP, Tape
 from .spec import LOSSES, Call, walk
+from .stepcode import INTO, StepCode
 from .unroll import key
 
 _MATMUL = REGISTRY["matmul"]
 IN = "in"  # a tape operand read from the tape's inputs (scan.Tape's name for it)
 PARAM, VAR, CONTEXT = "param", "var", "context"
 
-#: a stage computed for many steps at once runs over chunks of steps whose widest array has about this size
-CHUNK_BYTES = 1 << 18
+#: a stage computed for many steps at once runs over chunks of about this many columns (steps × batch):
+#: wide enough for matrix products to run at full speed, narrow enough for their temporaries to stay
+#: in the allocator's reused memory (wider chunks measured slower, from fresh pages)
+CHUNK_COLUMNS = 512
+#: and the widest array of a chunk stays below this size
+CHUNK_BYTES = 1 << 22
 
 _ZERO = bytes(16)  # backs the placeholders of values no VJP reads
 
@@ -107,6 +112,11 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
             sources[id(node)] = sources[id(node.data)]  # the labels of a loss, wrapped as a constant
     tape = Tape(root, sources)
     tape.root_shape, tape.root_dtype = tuple(root.shape), np.dtype(root.dtype)
+    nodes = E.topological_order(root, only_grad=False)
+    ops = [node for node in nodes if node.op is not None and id(node) not in sources]
+    tape.op_ndims = [[p.ndim for p in node.parents] for node in ops]  # per op, its operands' ndims
+    tape.out_shapes = [node.shape for node in ops]  # at the traced width (one step)
+    tape.out_dtypes = [node.dtype for node in ops]
     return tape
 
 
@@ -128,7 +138,9 @@ class _Stage:
     def __init__(self, kind, members, steps, tapes, inputs):
         self.kind, self.members, self.steps, self.tapes, self.inputs = kind, members, steps, tapes, inputs
         self.tables: dict = {}
+        self.code: dict = {}  # name -> its generated step (stepcode.py), for a recurrent stage
         self.keep: dict = {}  # name -> which op outputs the backward pass reads
+        self.reuse: dict = {}  # name -> which ops may write over a temporary operand
         self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
 
 
@@ -168,7 +180,10 @@ class Program:
         for stage in self.stages:
             for m in stage.members:
                 stage.keep[m] = _kept_outputs(stage.tapes[m])
+                stage.reuse[m] = reusable_operands(stage.tapes[m], stage.keep[m])
                 stage.tables[m] = self._backward_table(stage, m)
+                if stage.kind == "steps":
+                    stage.code[m] = self._step_code(stage, m)
         self._mark_tail()
         self._pool: list[_Workspace] = []
 
@@ -289,11 +304,23 @@ class Program:
             wants = tuple(True if k == OP else k == IN and self._wants(specs[j]) for k, j in operands)
             defer = None
             if (stage.kind == "steps" and op is _MATMUL and wants[0] and operands[0][0] == IN
-                    and specs[operands[0][1]][0] == PARAM and len(self.param_shapes[specs[operands[0][1]][1]]) == 2):
+                    and specs[operands[0][1]][0] == PARAM and tape.op_ndims[i] == [2, 2]):
                 defer = specs[operands[0][1]][1]  # ∇W of W @ v: one product over all steps
                 wants = (False,) + wants[1:]
             table.append((i, op, operands, attrs, wants, defer, any(wants)))
         return table
+
+    def _step_code(self, stage, name):
+        tape, specs = stage.tapes[name], stage.inputs[name]
+        views = {}
+        for i, op, operands, attrs, wants, defer, anything in stage.tables[name]:
+            if defer is None:
+                continue
+            k, j = operands[1]
+            if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
+                views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
+        return StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
+                        stage.reuse[name])
 
     # ------------------------------------------------------------------ workspaces
     def workspace(self, backward: bool) -> _Workspace:
@@ -337,7 +364,7 @@ class Program:
                 if stage.fused:
                     continue
                 if stage.kind == "steps":
-                    self._backward_steps(stage, ws, records, grads)
+                    self._backward_steps(stage, ws, params, records, grads)
                 else:
                     self._backward_all(stage, ws, records, grads)
             for var, pname in self.learned.items():
@@ -354,7 +381,7 @@ class Program:
             rows = [self.layouts[s[1]].shape[0] for s in stage.inputs[stage.members[0]]
                     if s[0] == VAR and len(self.layouts[s[1]].shape) == 2]
             widest = max([widest, lay.shape[0] if len(lay.shape) == 2 else 1] + rows)
-        k = max(1, CHUNK_BYTES // (widest * self.B * self.dtype.itemsize))
+        k = max(1, min(-(-CHUNK_COLUMNS // self.B), CHUNK_BYTES // (widest * self.B * self.dtype.itemsize)))
         return [(a, min(a + k - 1, self.T)) for a in range(1, self.T + 1, k)]
 
     def _inputs(self, specs, ws, params, a, b):
@@ -375,45 +402,22 @@ class Program:
         saved = [] if records is not None and not stage.fused else None
         for a, b in self._chunks(stage):
             inputs = self._inputs(specs, ws, params, a, b)
-            outs, saveds = _replay(tape, inputs)
-            dest = ws.steps(name, a, b)
-            dest[...] = _operand(tape.root, outs, inputs, tape.consts)
+            outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name])
             if saved is not None:
                 saved.append((a, b, inputs, _prune(outs, keep), saveds))
         if saved is not None:
             records[id(stage)] = saved
 
     def _forward_steps(self, stage, ws, params, records):
-        B = self.B
-        per_step = [] if records is not None else None
-        tapes, inputs_of, keeps = stage.tapes, stage.inputs, stage.keep
-        layouts = self.layouts
-        for name, t in stage.steps:
-            tape = tapes[name]
-            inputs = []
-            for spec in inputs_of[name]:
-                kind = spec[0]
-                if kind == VAR:
-                    s = t + spec[2]
-                    lay = layouts[spec[1]]
-                    c = (s - lay.lo) * B
-                    inputs.append(ws.values[spec[1]][..., c:c + B])
-                elif kind == PARAM:
-                    inputs.append(params[spec[1]])
-                else:
-                    inputs.append(ws.context(spec[1], 1))
-            outs, saveds = _replay(tape, inputs)
-            c = (t - ws.offsets[name]) * B
-            dest = ws.values[name][:, c:c + B]
-            kind, i = tape.root
-            value = outs[i] if kind == OP else _operand(tape.root, outs, inputs, tape.consts)
-            dest[...] = value
-            if per_step is not None:
-                if kind == OP:
-                    outs[i] = dest  # the stored copy stands for the op's output from now on
-                per_step.append((inputs, _prune(outs, keeps[name]), saveds))
-        if per_step is not None:
-            records[id(stage)] = per_step
+        record = records is not None
+        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record) for m in stage.members}
+        if len(stage.members) == 1:
+            (f,) = step.values()
+            got = [f(t) for _, t in stage.steps]
+        else:
+            got = [step[name](t) for name, t in stage.steps]
+        if record:
+            records[id(stage)] = got
 
     def _send(self, spec, g, ws, grads, a, b):
         kind = spec[0]
@@ -424,7 +428,8 @@ class Program:
             dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
             dest += g
 
-    def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b, deferred=None):
+    def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b):
+        """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once)."""
         tape, specs = stage.tapes[name], stage.inputs[name]
         consts = tape.consts
         local: list = [None] * len(tape.ops)
@@ -434,23 +439,11 @@ class Program:
         elif kind == IN:
             if self._wants(specs[i]):
                 self._send(specs[i], g_root, ws, grads, a, b)
-        for i, op, operands, attrs, wants, defer, anything in stage.tables[name]:
+        for i, op, operands, attrs, wants, _, anything in stage.tables[name]:
             gi = local[i]
             if gi is None:
                 continue
             args = tuple([outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands])
-            if defer is not None:
-                if args[0].ndim == 2 and args[1].ndim == 2 and deferred is not None:
-                    k = (defer, i, name)
-                    bufs = deferred.get(k)
-                    if bufs is None:
-                        bufs = deferred[k] = ws.gather(defer, i, name, gi, args[1])
-                    c = (a - 1) * self.B  # the stacked factors' columns, step 1 first
-                    bufs[0][:, c:c + self.B] = gi
-                    bufs[1][:, c:c + self.B] = args[1]
-                else:  # not a plain matrix product after all: the ordinary rule
-                    wants = (True,) + wants[1:]
-                    anything = True
             if not anything:
                 continue
             pgrads = op.vjp(gi, outs[i], args, wants, saveds[i], attrs)
@@ -472,14 +465,22 @@ class Program:
             g = ws.grad_steps(name, a, b)
             self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
 
-    def _backward_steps(self, stage, ws, records, grads):
-        deferred: dict = {}
-        for (name, t), (inputs, outs, saveds) in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
-            g = ws.grad_steps(name, t, t)
-            self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, t, t, deferred)
-        # every step wrote its columns (a tape's ops all lie on the way to its root, so each gets a gradient)
-        for (pname, _, _), (gbuf, xbuf) in deferred.items():
-            grads[pname] += gbuf @ xbuf.T
+    def _backward_steps(self, stage, ws, params, records, grads):
+        step, products = {}, []
+        for m in stage.members:
+            code = stage.code[m]
+            gathered = {}
+            for i, pname in code.deferred:
+                view = code.gather_from_view.get(i)
+                g, x = ws.gather(pname, i, m, view is not None)
+                gathered[i] = (g, x)
+                products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
+            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered)
+        for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
+            step[name](t, got)
+        # every step wrote its columns of G (a tape's ops all lie on the way to its root)
+        for pname, g, x in products:
+            grads[pname] += g @ x.T  # ∇W of W @ v: one product over all steps
 
     def _fused_tail(self, tail, ws, params, grads):
         """Forward then backward of the stages after the last recurrence, chunk by chunk."""
@@ -490,8 +491,7 @@ class Program:
                 name = stage.members[0]
                 tape, specs = stage.tapes[name], stage.inputs[name]
                 inputs = self._inputs(specs, ws, params, a, b)
-                outs, saveds = _replay(tape, inputs)
-                ws.steps(name, a, b)[...] = _operand(tape.root, outs, inputs, tape.consts)
+                outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name])
                 kept.append((stage, name, inputs, outs, saveds))
             for stage, name, inputs, outs, saveds in reversed(kept):
                 g = ws.grad_steps(name, a, b)
@@ -542,15 +542,40 @@ def _root_dtype(tape):
     return tape.root_dtype
 
 
-def _replay(tape, inputs):
+def _replay(tape, inputs, dest=None, reuse=None):
+    """Run a tape's ops on ``inputs``; the last op writes straight into ``dest`` when it can, and an
+    op in ``reuse`` (see :func:`reusable_operands`) over a temporary operand that fits."""
     outs, saveds = [], []
     consts = tape.consts
-    for op, operands, attrs in tape.ops:
+    ops = tape.ops
+    last = len(ops) - 1 if dest is not None and tape.root == (OP, len(ops) - 1) else -1
+    for i, (op, operands, attrs) in enumerate(ops):
         args = [outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands]
-        out, saved = op.forward(*args, **attrs)
+        if i == last and op.name in INTO and not attrs and dest.dtype == tape.root_dtype:
+            INTO[op.name](*args, out=dest)
+            out, saved = dest, None
+        elif reuse and i in reuse and (over := _fits(args, [outs[j] for j in reuse[i]])) is not None:
+            INTO[op.name](*args, out=over)
+            out, saved = over, None
+        else:
+            out, saved = op.forward(*args, **attrs)
         outs.append(out if type(out) is np.ndarray else np.asarray(out))
         saveds.append(saved)
+    if dest is not None and (last < 0 or outs[last] is not dest):
+        dest[...] = _operand(tape.root, outs, inputs, consts)
+        if tape.root[0] == OP:
+            outs[tape.root[1]] = dest  # the stored copy stands for the op's output from now on
     return outs, saveds
+
+
+def _fits(args, candidates):
+    """The first candidate array the elementwise result of ``args`` may be written over, if any."""
+    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    dtype = np.result_type(*args)
+    for c in candidates:
+        if c.shape == shape and c.dtype == dtype and c.flags.writeable and c.base is None:
+            return c
+    return None
 
 
 def _operand(o, outs, inputs, consts):
@@ -560,6 +585,30 @@ def _operand(o, outs, inputs, consts):
     if kind == CONST:
         return consts[i]
     return inputs[i]
+
+
+#: ops whose result is always a new array (never a view of an operand), so it may be written over
+FRESH = {"add", "sub", "mul", "div", "neg", "exp", "log", "tanh", "sigmoid", "relu", "matmul", "pow",
+         "softmax", "log_softmax"}
+
+
+def reusable_operands(tape, keep) -> dict[int, list[int]]:
+    """For each op that may write its result over one of its operands: the candidates (outputs of
+    earlier ops that only this op reads and no VJP needs).  Whether the shapes and dtypes fit is
+    checked where the op runs."""
+    readers = [0] * len(tape.ops)
+    for _, operands, _ in tape.ops:
+        for k, j in operands:
+            if k == OP:
+                readers[j] += 1
+    out = {}
+    for i, (op, operands, attrs) in enumerate(tape.ops):
+        if op.name in INTO and not attrs and op.name != "matmul":
+            got = [j for k, j in operands if k == OP and readers[j] == 1 and not keep[j]
+                   and tape.ops[j][0].name in FRESH]
+            if got:
+                out[i] = got
+    return out
 
 
 def _kept_outputs(tape) -> list[bool]:
@@ -672,14 +721,17 @@ class _Workspace:
             self.tiled[(name, steps)] = got
         return got
 
-    def gather(self, pname, i, name, g, x):
-        """Buffers collecting, step by step, the two factors of ∇W for one ``W @ v`` of a recurrence."""
+    def gather(self, pname, i, name, from_view: bool):
+        """Buffers collecting, step by step, the two factors of ∇W for one ``W @ v`` of a recurrence
+        (no buffer for the right factor when it is a variable's stored steps)."""
         cols = self.program.T * self.program.B
         k = (pname, i, name)
         got = self.gathered.get(k)
         if got is None:
-            got = self.gathered[k] = (np.empty((g.shape[0], cols), dtype=g.dtype),
-                                      np.empty((x.shape[0], cols), dtype=x.dtype))
+            rows, inner = self.program.param_shapes[pname]
+            dtype = self.program.dtype
+            got = self.gathered[k] = (np.empty((rows, cols), dtype=dtype),
+                                      None if from_view else np.empty((inner, cols), dtype=dtype))
         return got
 
     def init_grad(self, lay):

@@ -128,3 +128,32 @@ def test_program_matches_the_engine_fast_path_on_a_long_run():
     assert fast.program is not None and engine.program is None
     for name in params:
         assert rel(fast.grads[name], engine.grads[name]) < 1e-10, name
+
+
+def test_ops_said_to_save_nothing_save_nothing():
+    """The generated steps keep no saved values for these ops (stepcode.SAVES_NOTHING): check each forward."""
+    from graphrnn.engine.ops import REGISTRY
+    from graphrnn.recurrence.stepcode import SAVES_NOTHING
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.5, 1.5, (3, 3)), rng.uniform(0.5, 1.5, (3, 3))
+    attrs = {"pow": {"p": 2.0}, "reshape": {"shape": (9,)}, "getitem": {"index": (slice(1), 0)}}
+    unary = {"neg", "pow", "transpose", "sum", "mean", "reshape", "getitem", "identity", "exp", "log", "tanh",
+             "sigmoid", "relu", "softmax", "log_softmax"}
+    for name in SAVES_NOTHING:
+        args = (a,) if name in unary else (a, b)
+        _, saved = REGISTRY[name].forward(*args, **attrs.get(name, {}))
+        assert saved is None, name
+
+
+def test_a_step_keeps_only_what_its_backward_reads():
+    # tanh(W h[t-1] + h:in[t]): its value is in its buffer and no other output is read: nothing per step
+    rec = gr.load("fig10_3")
+    run = rec.run(rec.random_inputs(5, 2), copies=False)
+    (stage,) = [s for s in run.program.stages if s.kind == "steps"]
+    assert stage.code["h"].stored == [] and stage.code["h"].saving == []
+    # h = tanh(s) * q: the product's VJP reads tanh(s), an intermediate output, so each step keeps it
+    lstm = gr.load("lstm")
+    run = lstm.run(lstm.random_inputs(5, 2), copies=False)
+    (stage,) = [s for s in run.program.stages if s.kind == "steps"]
+    assert stage.code["h"].stored == [0]

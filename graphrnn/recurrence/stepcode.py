@@ -1,0 +1,204 @@
+"""Python code for one step of a recurrent stage, generated once from its tape.
+
+A recurrent stage of a :class:`~.program.Program` runs its tapes once per step,
+so whatever the interpreter does around each numpy call — looking up where an
+operand comes from, building argument lists, testing what to do with each
+gradient — is paid T times.  Here that is decided once: each tape becomes the
+source of a small function that calls the registry's forward and VJP rules in
+order on local variables, with the buffer columns of step ``t`` computed
+inline.  The numbers are those of the interpreter (the same rules, the same
+order); only the bookkeeping goes.
+
+The generated functions are built by ``make_*`` factories, called once per run
+with that run's buffers and parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.ops import SliceGrad, unbroadcast
+
+IN, OP = "in", 0
+PARAM, VAR, CONTEXT = "param", "var", "context"
+
+#: ops whose registry forward is exactly this numpy function: the last op of a tape may write
+#: straight into its variable's buffer with ``out=``
+INTO = {"tanh": np.tanh, "add": np.add, "sub": np.subtract, "mul": np.multiply, "neg": np.negative,
+        "exp": np.exp, "matmul": np.matmul}
+
+#: ops whose registry forward saves nothing for its VJP (returns ``(out, None)``); tested
+SAVES_NOTHING = {"add", "sub", "mul", "div", "neg", "pow", "powt", "matmul", "transpose", "sum", "mean",
+                 "reshape", "getitem", "concat", "stack", "identity", "exp", "log", "tanh", "sigmoid", "relu",
+                 "softmax", "log_softmax", "mse", "bce_with_logits"}
+
+_ZERO = bytes(16)
+
+
+def placeholder_of(shape, dtype):
+    """An array of this shape and dtype that reads 0 everywhere and holds no memory."""
+    return np.ndarray(shape, dtype, buffer=_ZERO, strides=(0,) * len(shape))
+
+
+def _cols(buf_ndim: int, start: str) -> str:
+    return f"[:, {start}:{start} + B]" if buf_ndim == 2 else f"[{start}:{start} + B]"
+
+
+class StepCode:
+    """The generated forward and backward step of one variable of a recurrent stage."""
+
+    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse):
+        self.name = name
+        self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
+        self.params = sorted({s[1] for s in specs if s[0] == PARAM})
+        self.contexts = sorted({s[1] for s in specs if s[0] == CONTEXT})
+        self.deferred = [(i, d) for i, _, _, _, _, d, _ in table if d is not None]
+        #: per deferred product (op index): the variable and offset its right factor is a view of, if any
+        self.gather_from_view = gather_from_view
+        self.ns = {"B": B, "np": np, "unbroadcast": unbroadcast, "SliceGrad": SliceGrad}
+        for i, (op, _, attrs) in enumerate(tape.ops):
+            self.ns[f"F{i}"], self.ns[f"V{i}"], self.ns[f"A{i}"] = op.forward, op.vjp, attrs
+        for j, c in enumerate(tape.consts):
+            self.ns[f"K{j}"] = c
+        kind, r = tape.root
+        #: what a step keeps for its backward pass: outputs some VJP reads (other than the variable's
+        #: own value, which stays in its buffer) and what ops saved
+        self.stored = [i for i in range(len(tape.ops)) if keep[i] and not (kind == OP and i == r)]
+        self.saving = [i for i, (op, _, _) in enumerate(tape.ops) if op.name not in SAVES_NOTHING]
+        self.forward_source = self._forward(tape, specs, layouts, keep, reuse)
+        self.backward_source = self._backward(tape, specs, layouts, table)
+        exec(compile(self.forward_source, f"<step {name}: forward>", "exec"), self.ns)
+        exec(compile(self.backward_source, f"<step {name}: backward>", "exec"), self.ns)
+        self.make_forward, self.make_backward = self.ns["make_forward"], self.ns["make_backward"]
+
+    def _var(self, v):
+        return f"v{self.vars.index(v)}"
+
+    def _bind_inputs(self, specs):
+        """Lines of a factory binding a run's buffers, parameters and contexts to local names."""
+        lines = [f"    {self._var(v)} = values[{v!r}]" for v in self.vars]
+        for j, spec in enumerate(specs):
+            if spec[0] == PARAM:
+                lines.append(f"    i{j} = params[{spec[1]!r}]")
+            elif spec[0] == CONTEXT:
+                lines.append(f"    i{j} = context({spec[1]!r}, 1)")
+        return lines
+
+    def _step_views(self, specs, layouts):
+        """Lines of a step computing the views of step ``t``: its inputs, and ``d``, its own columns."""
+        lines = []
+        for j, spec in enumerate(specs):
+            if spec[0] == VAR:
+                lay = layouts[spec[1]]
+                start = f"(t + {spec[2] - lay.lo}) * B"
+                lines.append(f"        i{j} = {self._var(spec[1])}{_cols(len(lay.shape), start)}")
+        lay = layouts[self.name]
+        lines.append(f"        d = {self._var(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
+        return lines
+
+    def _forward(self, tape, specs, layouts, keep, reuse):
+        n = len(tape.ops)
+        kind, r = tape.root
+        head = ["def make_forward(values, params, context, record):"] + self._bind_inputs(specs)
+        body = ["    def step(t):"] + self._step_views(specs, layouts)
+        for i, (op, operands, attrs) in enumerate(tape.ops):
+            args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
+            if kind == OP and i == r == n - 1 and op.name in INTO and not attrs:
+                self.ns[f"N{i}"] = INTO[op.name]
+                body.append(f"        o{i} = N{i}({args}, out=d)")
+                body.append(f"        s{i} = None")
+                continue
+            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)]
+            if over:  # the result is written over a temporary no one else reads
+                self.ns[f"N{i}"] = INTO[op.name]
+                body.append(f"        o{i} = N{i}({args}, out=o{over[0]})")
+                body.append(f"        s{i} = None")
+                continue
+            call = f"F{i}({args}, **A{i})" if attrs else f"F{i}({args})"
+            body.append(f"        o{i}, s{i} = {call}")
+        if kind == OP and not (r == n - 1 and tape.ops[r][0].name in INTO and not tape.ops[r][2]):
+            body.append(f"        d[...] = o{r}")
+        elif kind != OP:
+            body.append(f"        d[...] = {'i' if kind == IN else 'K'}{r}")
+        record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        body.append(f"        if record:")
+        body.append(f"            return ({''.join(x + ', ' for x in record)})" if record else "            return None")
+        return "\n".join(head + body + ["    return step", ""])
+
+    @staticmethod
+    def _fits(tape, i, j):
+        """Whether op ``i``'s result has exactly op ``j``'s output shape and dtype (one step: static)."""
+        return tape.out_shapes[i] == tape.out_shapes[j] and tape.out_dtypes[i] == tape.out_dtypes[j]
+
+    def _backward(self, tape, specs, layouts, table):
+        n = len(tape.ops)
+        kind, r = tape.root
+        head = ["def make_backward(values, params, context, grads, pgrads, gathered):"] + self._bind_inputs(specs)
+        for v in self.vars:
+            if layouts[v].kind == "computed":
+                head.append(f"    g{self.vars.index(v)} = grads[{v!r}]")
+        for p in self.params:
+            head.append(f"    a_{self.params.index(p)} = pgrads[{p!r}]")
+        for i, _ in self.deferred:
+            head.append(f"    G{i}, X{i} = gathered[{i}]")
+        body = ["    def step(t, record):"] + self._step_views(specs, layouts)
+        record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        if record:
+            body.append(f"        {''.join(x + ', ' for x in record)}= record")
+        for i in range(n):
+            if kind == OP and i == r:
+                body.append(f"        o{i} = d")  # the stored value
+            elif i not in self.stored:
+                self.ns[f"P{i}"] = placeholder_of(tape.out_shapes[i], tape.out_dtypes[i])
+                body.append(f"        o{i} = P{i}  # no VJP reads it: only its shape")
+            if i not in self.saving:
+                body.append(f"        s{i} = None")
+            body.append(f"        l{i} = None")
+        lay = layouts[self.name]
+        root_g = f"g{self.vars.index(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}"
+        if kind == OP:
+            body.append(f"        l{r} = {root_g}")
+        elif kind == IN:
+            body.append(f"        p = {root_g}")
+            body += self._send(r, specs, layouts, "        ")
+        for i, op, operands, attrs, wants, defer, anything in table:
+            body.append(f"        if l{i} is not None:")
+            ind = "            "
+            if defer is not None:
+                body.append(f"{ind}G{i}[:, (t - 1) * B:t * B] = l{i}")
+                if i not in self.gather_from_view:
+                    k, j = operands[1]
+                    arg = f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}"
+                    body.append(f"{ind}X{i}[:, (t - 1) * B:t * B] = {arg}")
+            if not anything:
+                body.append(f"{ind}pass")
+                continue
+            args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
+            body.append(f"{ind}r = V{i}(l{i}, o{i}, ({args},), {wants!r}, s{i}, A{i})")
+            for pos, ((k, j), w) in enumerate(zip(operands, wants)):
+                if not w:
+                    continue
+                arg = f"o{j}" if k == OP else f"i{j}"
+                body.append(f"{ind}p = r[{pos}]")
+                body.append(f"{ind}if p is not None:")
+                if op.name == "getitem":
+                    body.append(f"{ind}    if type(p) is SliceGrad:")
+                    body.append(f"{ind}        p = np.asarray(p)")
+                body.append(f"{ind}    if p.shape != {arg}.shape:")
+                body.append(f"{ind}        p = unbroadcast(p, {arg}.shape)")
+                if k == OP:
+                    body.append(f"{ind}    l{j} = p if l{j} is None else l{j} + p")
+                else:
+                    body += self._send(j, specs, layouts, ind + "    ")
+        return "\n".join(head + body + ["    return step", ""])
+
+    def _send(self, j, specs, layouts, ind):
+        spec = specs[j]
+        if spec[0] == PARAM:
+            a = f"a_{self.params.index(spec[1])}"
+            return [f"{ind}np.add({a}, p, out={a})"]
+        if spec[0] == VAR and layouts[spec[1]].kind == "computed":
+            lay = layouts[spec[1]]
+            start = f"(t + {spec[2] - lay.lo}) * B"
+            return [f"{ind}g{self.vars.index(spec[1])}{_cols(len(lay.shape), start)} += p"]
+        return [f"{ind}pass"]
