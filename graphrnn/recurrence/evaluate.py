@@ -541,7 +541,7 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
             return seg
 
         return _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
-                                checkpoint, truncate, segment_context)
+                                checkpoint, truncate, segment_context, data, dtype, ctx.batch)
     values = ctx.values
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if backward else E.no_grad()), _no_cyclic_gc():
@@ -590,7 +590,7 @@ def _chunks(rec, eqs, mode, T, ctx, batched) -> list[tuple[int, int]]:
 
 
 def _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param_arrays, backward,
-                     checkpoint, truncate, ctx_factory) -> Run:
+                     checkpoint, truncate, ctx_factory, data, dtype, B) -> Run:
     from . import memory
 
     if checkpoint and truncate:
@@ -601,19 +601,37 @@ def _run_in_segments(rec, eqs, blocks, batched, compiled, T, mode, leaves, param
         raise ValueError(f"{what} is a way to compute gradients; with backward=False, run normally")
     delays = memory.read_delays(eqs)
     step_losses: dict[int, float] = {}
-    with _no_cyclic_gc():
-        if checkpoint:
-            segment = memory.default_segment(T) if checkpoint is True else int(checkpoint)
-            if segment < 1:
-                raise ValueError(f"the checkpoint segment must be at least 1 step, not {checkpoint}")
-            loss = memory.checkpointed(ctx_factory, blocks, batched, compiled, eqs, T, segment, delays, step_losses)
-        else:
-            k1, k2 = truncate
-            if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
-                raise ValueError(f"truncate=(k1, k2) needs whole numbers with 1 <= k1 <= k2 (every k1 steps, "
-                                 f"back-propagate k2 steps); got {truncate!r}")
-            loss = memory.truncated(ctx_factory, blocks, batched, compiled, T, k1, k2, delays, step_losses)
-    grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data) for name, leaf in leaves.items()}
+    if checkpoint:
+        segment = memory.default_segment(T) if checkpoint is True else int(checkpoint)
+        if segment < 1:
+            raise ValueError(f"the checkpoint segment must be at least 1 step, not {checkpoint}")
+        checkpoint = segment
+    else:
+        k1, k2 = truncate
+        if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
+            raise ValueError(f"truncate=(k1, k2) needs whole numbers with 1 <= k1 <= k2 (every k1 steps, "
+                             f"back-propagate k2 steps); got {truncate!r}")
+    got = None
+    if not E.tensor.MODE.anomaly and PROGRAM:
+        def segment_program(n):
+            part = {name: d if rec.variables[name].kind == "context" else d[:n] for name, d in data.items()}
+            return _cached_program(rec, eqs, _cached_blocks(rec, eqs, n, (mode, True)),
+                                   batched, compiled, n, B, dtype, part, param_arrays, mode)
+
+        got = memory.program_segments(rec, eqs, T, data, param_arrays, mode, dtype, segment_program, checkpoint,
+                                      truncate, delays)
+    if got is not None:
+        loss, per_step, grads = got
+        step_losses = StepLosses(per_step) if rec.losses else {}
+    else:
+        with _no_cyclic_gc():
+            if checkpoint:
+                loss = memory.checkpointed(ctx_factory, blocks, batched, compiled, eqs, T, checkpoint, delays,
+                                           step_losses)
+            else:
+                loss = memory.truncated(ctx_factory, blocks, batched, compiled, T, k1, k2, delays, step_losses)
+        grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+                 for name, leaf in leaves.items()}
     return Run(rec, T, mode, loss, NodeMap(dict(param_arrays), {}), NodeMap(grads, {}), {}, step_losses,
                dict(leaves), None, {})
 
@@ -717,7 +735,7 @@ def _cached_program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, para
         program = Program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode)
     except NotCompilable:
         program = None
-    while len(cache) >= 4:
+    while len(cache) >= 8:
         cache.pop(next(iter(cache)))
     cache[tag] = program
     return program
@@ -756,12 +774,7 @@ def _run_program(program, rec, T, mode, data, param_arrays, backward) -> Run:
     leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
     for n, leaf in leaves.items():
         leaf.grad = grads[n] if backward else None
-    step_losses: dict[int, float] = {}
-    for n in rec.losses:
-        if n in program.layouts:
-            per_step = ws.steps(n, 1, T).reshape(T, B).sum(axis=1)
-            for t, v in enumerate(per_step.tolist(), start=1):
-                step_losses[t] = step_losses.get(t, 0.0) + v
+    step_losses = StepLosses(program.step_losses(ws)) if rec.losses else {}
     run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
               grad_steps), {}, step_losses, leaves, None, {}, program)
     ws.lend(run)
@@ -782,6 +795,27 @@ def _cached_compiled(rec, eqs, tag):
     if got is None:
         got = cache[tag] = {name: _compile(eq.expr, rec, name) for name, eq in eqs.items()}
     return got
+
+
+class StepLosses(Mapping):
+    """The loss of each step, ``{t: loss}`` for t = 1..T, kept as one array (not T Python floats)."""
+
+    def __init__(self, per_step: np.ndarray):
+        self._values = per_step
+
+    def __getitem__(self, t) -> float:
+        if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 1 <= t <= len(self._values):
+            return float(self._values[t - 1])
+        raise KeyError(t)
+
+    def __iter__(self):
+        return iter(range(1, len(self._values) + 1))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self):
+        return repr(dict(self))
 
 
 class NodeMap(Mapping):

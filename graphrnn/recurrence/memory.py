@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 
 from .. import engine as E
 from ..engine.tensor import Tensor
@@ -166,3 +167,100 @@ def truncated(ctx_factory, blocks, batched, compiled, T: int, k1: int, k2: int, 
         if objective is not None and objective.requires_grad:
             objective.backward()
     return loss
+
+
+# ------------------------------------------------------------------------------ with compiled programs
+
+
+def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtype, segment_programs,
+                     checkpoint, truncate, delays):
+    """Checkpointed or truncated BPTT with each segment run by a compiled program (program.py).
+
+    ``segment_programs(length)`` gives the program of a segment of that many steps, or
+    None; then this returns None and the caller runs the segments on the engine.
+    Returns ``(loss, the loss of each step, parameter gradients)``."""
+    if any(ref.name not in eqs and ref.offset != 0 for eq in eqs.values() for ref in references(eq.expr)):
+        return None  # data read at other steps than t: a segment would need data from beside it
+    spans = _spans(T, checkpoint, truncate)
+    if checkpoint:
+        pieces = [(a, b) for a, b, _ in spans]
+    else:  # the forward pass stops at every window's start
+        starts = sorted({a for a, _, _ in spans})
+        pieces = [(a, starts[i + 1] - 1 if i + 1 < len(starts) else T) for i, a in enumerate(starts)]
+    lengths = {b - a + 1 for a, b in pieces} | {b - a + 1 for a, b, _ in spans}
+    if min(lengths) < max(delays.values(), default=0):
+        return None  # a segment shorter than a delay would read values from two segments back
+    programs = {}
+    for n in sorted(lengths):
+        programs[n] = segment_programs(n)
+        if programs[n] is None:
+            return None
+    sliced = {n: d for n, d in data.items() if rec.variables[n].kind == "context"}
+
+    def run(a, b, backward, **kwargs):
+        part = dict(sliced)
+        part.update({n: d[a - 1:b] for n, d in data.items() if n not in sliced})
+        return programs[b - a + 1].run(params, part, backward, **kwargs)
+
+    def boundary(ws, a, b):
+        """The values the steps after b read from steps up to b, named by their steps after b."""
+        return {(u, s - b): ws.steps(u, s - a + 1, s - a + 1).copy() for u, d in delays.items()
+                for s in range(b - d + 1, b + 1)}
+
+    grads = {n: np.zeros_like(p) for n, p in params.items()}
+    step_losses = np.zeros(T)
+    feeding = set()
+    stack = list(delays)
+    while stack:
+        name = stack.pop()
+        if name not in feeding:
+            feeding.add(name)
+            stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
+    if checkpoint:
+        # first pass: carry the state forward, keeping it at every segment's start
+        checkpoints = {1: None}
+        carry = None
+        for a, b in pieces[:-1]:
+            ws, _, _ = run(a, b, False, carry=carry, only=feeding)
+            carry = checkpoints[b + 1] = boundary(ws, a, b)
+        loss = 0.0
+        sent_back = None
+        for a, b, _ in reversed(spans):
+            program = programs[b - a + 1]
+            seed = None if sent_back is None else {(u, s + b - a + 1): g for (u, s), g in sent_back.items()}
+            ws, part, got = run(a, b, True, carry=checkpoints[a], seed=seed)
+            loss += part
+            step_losses[a - 1:b] = program.step_losses(ws)
+            for n in grads:
+                grads[n] += got[n]
+            sent_back = program.boundary_grads(ws, delays) if a > 1 else None
+        return loss, step_losses, grads
+    # truncated: a forward pass for the losses and the states at the windows' starts, then each window
+    checkpoints, carry, loss = {1: None}, None, 0.0
+    for a, b in pieces:
+        ws, part, _ = run(a, b, False, carry=carry)
+        loss += part
+        step_losses[a - 1:b] = programs[b - a + 1].step_losses(ws)
+        if b < T:
+            carry = checkpoints[b + 1] = boundary(ws, a, b)
+    for a, e, first_loss in spans:
+        _, _, got = run(a, e, True, carry=checkpoints[a], loss_from=first_loss - a + 1)
+        for n in grads:
+            grads[n] += got[n]
+    return loss, step_losses, grads
+
+
+def _spans(T: int, checkpoint, truncate):
+    """The segments ``(first step, last step, first step whose loss counts)`` to run backward."""
+    if checkpoint:
+        segment = default_segment(T) if checkpoint is True else int(checkpoint)
+        return [(a, min(a + segment - 1, T), a) for a in range(1, T + 1, segment)]
+    k1, k2 = truncate
+    ends = list(range(k1, T + 1, k1))
+    if not ends or ends[-1] != T:
+        ends.append(T)
+    spans, previous = [], 0
+    for e in ends:
+        spans.append((max(1, e - k2 + 1), e, previous + 1))
+        previous = e
+    return spans

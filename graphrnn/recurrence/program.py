@@ -339,13 +339,25 @@ class Program:
         return found
 
     # ------------------------------------------------------------------ running
-    def run(self, params: dict, data: dict, backward: bool):
-        """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``."""
+    def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
+            only=None):
+        """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``.
+
+        For a segment of a longer sequence (memory.py): ``carry`` gives the values before step 1
+        (``{(variable, step <= 0): array}``) instead of the initial values, and then the gradient
+        that reaches them is left in the workspace (see :meth:`boundary_grads`) instead of going to
+        a learned initial value; ``seed`` adds gradients from later segments to some values
+        (``{(variable, step): array}``); only the losses from step ``loss_from`` on are
+        differentiated; a forward pass may compute ``only`` some variables (and what they read)."""
         ws = self.workspace(backward)
         ws.load(params, data)
+        for (name, s), value in (carry or {}).items():
+            ws.steps(name, s, s)[...] = value
         records = {} if backward else None
         grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
         for stage in self.stages:
+            if only is not None and not only.intersection(stage.members):
+                continue
             if stage.kind == "steps":
                 self._forward_steps(stage, ws, params, records)
             elif stage.fused and backward:
@@ -355,8 +367,10 @@ class Program:
         if backward:
             ws.clear_grads()
             for name in self.losses:
-                if name in ws.grads:
-                    ws.grad_steps(name, 1, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+                if name in ws.grads and loss_from <= self.T:
+                    ws.grad_steps(name, loss_from, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+            for (name, s), g in (seed or {}).items():
+                ws.grad_steps(name, s, s)[...] += g
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
@@ -369,10 +383,22 @@ class Program:
                     self._backward_all(stage, ws, records, grads)
             for var, pname in self.learned.items():
                 lay = self.layouts.get(var)
-                if lay is not None and pname in grads:
+                if lay is not None and pname in grads and carry is None:
                     grads[pname] += ws.init_grad(lay)
         total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses if n in self.layouts)
         return ws, total, grads
+
+    def step_losses(self, ws) -> np.ndarray:
+        """The loss of each step 1..T (summed over the batch and the loss variables)."""
+        out = np.zeros(self.T)
+        for n in self.losses:
+            if n in self.layouts:
+                out += ws.steps(n, 1, self.T).reshape(self.T, -1).sum(axis=1)
+        return out
+
+    def boundary_grads(self, ws, delays: dict) -> dict:
+        """The gradients that reached the values before step 1 (``{(variable, step): array}``)."""
+        return {(u, s): ws.grad_steps(u, s, s).copy() for u, d in delays.items() for s in range(1 - d, 1)}
 
     def _chunks(self, *stages):
         widest = 1

@@ -13,6 +13,7 @@ The engine evaluates that order in :mod:`.evaluate`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -37,6 +38,48 @@ def _in_range(rec: Recurrence, name: str, s: int, T: int) -> bool:
 
 def _source_step(ref: Ref, t: int, T: int) -> int:
     return (T if ref.anchor == "tau" else t) + ref.offset
+
+
+class StepRange(Sequence):
+    """The ``(variable, step)`` pairs of a block, step after step, made when read: a long
+    unroll does not hold a tuple per step (100,000 steps of one variable would take 7 MB)."""
+
+    __slots__ = ("members", "times")
+
+    def __init__(self, members: list[str], times: range):
+        self.members, self.times = list(members), times
+
+    def __len__(self) -> int:
+        return len(self.members) * len(self.times)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        m = len(self.members)
+        return (self.members[i % m], self.times[i // m])
+
+    def __iter__(self):
+        members = self.members
+        for t in self.times:
+            for v in members:
+                yield (v, t)
+
+    def __reversed__(self):
+        members = self.members[::-1]
+        for t in reversed(self.times):
+            for v in members:
+                yield (v, t)
+
+    def __eq__(self, other):
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self):
+        return f"StepRange({self.members}, {self.times})"
 
 
 @dataclass
@@ -84,7 +127,10 @@ def plan_blocks(eqs: dict, T: int) -> list[Block]:
         within = list(nx.lexicographical_topological_sort(same_step, key=rank.get))
         if all(d >= 0 for d in signs) or all(d <= 0 for d in signs):
             times = range(1, T + 1) if all(d >= 0 for d in signs) else range(T, 0, -1)
-            steps = [(v, t) for t in times for v in within if in_range(v, t)]
+            if all(anchors[v] == "t" for v in within):
+                steps = StepRange(within, times)
+            else:
+                steps = [(v, t) for t in times for v in within if in_range(v, t)]
         else:
             steps = _general_order(eqs, members, T, in_range)
         blocks.append(Block(within, bool(inner), steps))

@@ -86,9 +86,18 @@ def test_fast_path_values_are_lazy_but_complete():
     assert run.grads["L[2]"] == pytest.approx(1.0)
 
 
+@pytest.fixture(params=["program", "engine"])
+def segments_run_on(request, monkeypatch):
+    """Segments run as compiled programs when the recurrence allows, else on the engine: check both."""
+    from graphrnn.recurrence import evaluate
+
+    monkeypatch.setattr(evaluate, "PROGRAM", request.param == "program")
+    return request.param
+
+
 @pytest.mark.parametrize("arch", [a for a in WITH_LOSS if a != "fig10_11"])
 @pytest.mark.parametrize("segment", [True, 1, 4, 40])
-def test_checkpointed_gradients_are_identical(arch, segment):
+def test_checkpointed_gradients_are_identical(arch, segment, segments_run_on):
     rec = gr.load(arch)
     data, params = rec.random_inputs(13, batch=2, seed=4), rec.init_params(seed=2)
     for mode in [m for m in modes(rec) if m != "scheduled"]:
@@ -141,7 +150,7 @@ def _explicitly_truncated(rec, data, params, T, k1, k2):
 
 @pytest.mark.parametrize("arch", ["fig10_3", "fig10_4", "lstm", "fig10_10"])
 @pytest.mark.parametrize("k1,k2", [(1, 1), (3, 3), (4, 7), (5, 17), (2, 40)])
-def test_truncated_bptt_equals_the_explicitly_truncated_graph(arch, k1, k2):
+def test_truncated_bptt_equals_the_explicitly_truncated_graph(arch, k1, k2, segments_run_on):
     rec = gr.load(arch)
     T = 17
     data, params = rec.random_inputs(T, batch=2, seed=4), rec.init_params(seed=2)
@@ -174,3 +183,21 @@ def test_long_sequence_runs_and_differentiates():
     assert np.isfinite(run.loss) and np.all(np.isfinite(run.grads["W"]))
     ck = rec.run(data, checkpoint=True)
     assert rel(ck.grads["W"], run.grads["W"]) < 1e-10
+
+
+def test_segments_run_as_programs(monkeypatch):
+    from graphrnn.recurrence import memory
+
+    calls = []
+    original = memory.program_segments
+    monkeypatch.setattr(memory, "program_segments", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
+    rec = gr.load("lstm")
+    data, params = rec.random_inputs(30, batch=2, seed=1), rec.init_params(seed=1)
+    full = rec.run(data, params)
+    for options in ({"checkpoint": True}, {"checkpoint": 7}, {"truncate": (30, 30)}):
+        got = rec.run(data, params, **options)
+        assert calls[-1] is not None, options  # the programs ran it
+        assert got.loss == pytest.approx(full.loss, rel=1e-12)
+        assert got.step_losses == pytest.approx(full.step_losses, rel=1e-12)
+        for name in params:
+            assert rel(got.grads[name], full.grads[name]) < 1e-12, (options, name)
