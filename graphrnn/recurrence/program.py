@@ -139,6 +139,7 @@ class _Stage:
         self.kind, self.members, self.steps, self.tapes, self.inputs = kind, members, steps, tapes, inputs
         self.tables: dict = {}
         self.code: dict = {}  # name -> its generated step (stepcode.py), for a recurrent stage
+        self.assign: dict = {}  # name -> the inputs whose gradient is written, not added (the first to arrive)
         self.keep: dict = {}  # name -> which op outputs the backward pass reads
         self.reuse: dict = {}  # name -> which ops may write over a temporary operand
         self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
@@ -182,6 +183,9 @@ class Program:
                 stage.keep[m] = _kept_outputs(stage.tapes[m])
                 stage.reuse[m] = reusable_operands(stage.tapes[m], stage.keep[m])
                 stage.tables[m] = self._backward_table(stage, m)
+        self._plan_assignments()
+        for stage in self.stages:
+            for m in stage.members:
                 if stage.kind == "steps":
                     stage.code[m] = self._step_code(stage, m)
         self._mark_tail()
@@ -310,6 +314,34 @@ class Program:
             table.append((i, op, operands, attrs, wants, defer, any(wants)))
         return table
 
+    def _plan_assignments(self):
+        """Which gradients may be written into a variable's gradient buffer instead of added to it.
+
+        The backward pass runs the stages in reverse.  The first stage to send a gradient to a
+        variable, when it sends exactly one, to the same step (``v[t]``), writes it: that covers
+        every step 1..T once, so the buffer needs no zeros first (only its columns outside 1..T do).
+        The losses' gradients are set to 1 before anything else, so every other gradient adds."""
+        self.assigned = set()
+        touched = set(self.losses)
+        for stage in reversed(self.stages):
+            sends: dict[str, list] = {}
+            for m in stage.members:
+                tape, specs = stage.tapes[m], stage.inputs[m]
+                uses = [tape.root[1]] if tape.root[0] == IN else []
+                for _, _, operands, _, wants, _, _ in stage.tables[m]:
+                    uses += [j for (k, j), w in zip(operands, wants) if k == IN and w]
+                for j in uses:
+                    spec = specs[j]
+                    if spec[0] == VAR and self.layouts[spec[1]].kind == "computed":
+                        sends.setdefault(spec[1], []).append((m, j, spec[2]))
+                stage.assign.setdefault(m, set())
+            for var, got in sends.items():
+                if var not in touched and len(got) == 1 and got[0][2] == 0:
+                    m, j, _ = got[0]
+                    stage.assign[m].add(j)
+                    self.assigned.add(var)
+            touched.update(sends)
+
     def _step_code(self, stage, name):
         tape, specs = stage.tapes[name], stage.inputs[name]
         views = {}
@@ -320,7 +352,7 @@ class Program:
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
         return StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
-                        stage.reuse[name])
+                        stage.reuse[name], stage.assign[name])
 
     # ------------------------------------------------------------------ workspaces
     def workspace(self, backward: bool) -> _Workspace:
@@ -365,18 +397,19 @@ class Program:
             else:
                 self._forward_all(stage, ws, params, records)
         if backward:
-            ws.clear_grads()
+            ws.clear_grads(loss_from)
             for name in self.losses:
                 if name in ws.grads and loss_from <= self.T:
                     ws.grad_steps(name, loss_from, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
-            for (name, s), g in (seed or {}).items():
-                ws.grad_steps(name, s, s)[...] += g
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
             for stage in reversed(self.stages):
                 if stage.fused:
                     continue
+                for (name, s), g in (seed or {}).items():
+                    if name in stage.members:  # after every gradient written (not added) to it
+                        ws.grad_steps(name, s, s)[...] += g
                 if stage.kind == "steps":
                     self._backward_steps(stage, ws, params, records, grads)
                 else:
@@ -445,18 +478,21 @@ class Program:
         if record:
             records[id(stage)] = got
 
-    def _send(self, spec, g, ws, grads, a, b):
+    def _send(self, spec, g, ws, grads, a, b, write=False):
         kind = spec[0]
         if kind == PARAM:
             acc = grads[spec[1]]
             acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
         elif kind == VAR:
             dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
-            dest += g
+            if write:
+                dest[...] = g
+            else:
+                dest += g
 
     def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b):
         """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once)."""
-        tape, specs = stage.tapes[name], stage.inputs[name]
+        tape, specs, write = stage.tapes[name], stage.inputs[name], stage.assign[name]
         consts = tape.consts
         local: list = [None] * len(tape.ops)
         kind, i = tape.root
@@ -464,7 +500,7 @@ class Program:
             local[i] = g_root
         elif kind == IN:
             if self._wants(specs[i]):
-                self._send(specs[i], g_root, ws, grads, a, b)
+                self._send(specs[i], g_root, ws, grads, a, b, i in write)
         for i, op, operands, attrs, wants, _, anything in stage.tables[name]:
             gi = local[i]
             if gi is None:
@@ -483,7 +519,7 @@ class Program:
                 if k == OP:
                     local[j] = pg if local[j] is None else local[j] + pg
                 else:
-                    self._send(specs[j], pg, ws, grads, a, b)
+                    self._send(specs[j], pg, ws, grads, a, b, j in write)
 
     def _backward_all(self, stage, ws, records, grads):
         name = stage.members[0]
@@ -726,9 +762,21 @@ class _Workspace:
                     else:
                         part.fill(0)
 
-    def clear_grads(self):
-        for g in self.grads.values():
-            g.fill(0)
+    def clear_grads(self, loss_from: int = 1):
+        """Zeros where the backward pass adds: everywhere but the steps that are written first."""
+        program, B = self.program, self.program.B
+        for name, g in self.grads.items():
+            lay = program.layouts[name]
+            first = None
+            if name in program.assigned:
+                first = 1
+            elif name in program.losses:
+                first = loss_from
+            if first is None:
+                g.fill(0)
+                continue
+            g[..., :(first - lay.lo) * B] = 0
+            g[..., (program.T + 1 - lay.lo) * B:] = 0
 
     # -- views
     def steps(self, name, a, b):

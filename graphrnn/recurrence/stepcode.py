@@ -47,7 +47,7 @@ def _cols(buf_ndim: int, start: str) -> str:
 class StepCode:
     """The generated forward and backward step of one variable of a recurrent stage."""
 
-    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse):
+    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=()):
         self.name = name
         self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
         self.params = sorted({s[1] for s in specs if s[0] == PARAM})
@@ -55,6 +55,8 @@ class StepCode:
         self.deferred = [(i, d) for i, _, _, _, _, d, _ in table if d is not None]
         #: per deferred product (op index): the variable and offset its right factor is a view of, if any
         self.gather_from_view = gather_from_view
+        #: the inputs whose gradient is written into their variable's buffer, not added (the first to arrive)
+        self.write = set(write)
         self.ns = {"B": B, "np": np, "unbroadcast": unbroadcast, "SliceGrad": SliceGrad}
         for i, (op, _, attrs) in enumerate(tape.ops):
             self.ns[f"F{i}"], self.ns[f"V{i}"], self.ns[f"A{i}"] = op.forward, op.vjp, attrs
@@ -200,5 +202,6 @@ class StepCode:
         if spec[0] == VAR and layouts[spec[1]].kind == "computed":
             lay = layouts[spec[1]]
             start = f"(t + {spec[2] - lay.lo}) * B"
-            return [f"{ind}g{self.vars.index(spec[1])}{_cols(len(lay.shape), start)} += p"]
+            target = f"g{self.vars.index(spec[1])}{_cols(len(lay.shape), start)}"
+            return [f"{ind}{target}[...] = p" if j in self.write else f"{ind}{target} += p"]
         return [f"{ind}pass"]
