@@ -142,6 +142,7 @@ class _Stage:
         self.assign: dict = {}  # name -> the inputs whose gradient is written, not added (the first to arrive)
         self.keep: dict = {}  # name -> which op outputs the backward pass reads
         self.reuse: dict = {}  # name -> which ops may write over a temporary operand
+        self.chain: dict = {}  # name -> which ops may write straight into the variable's buffer
         self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
 
 
@@ -182,6 +183,7 @@ class Program:
             for m in stage.members:
                 stage.keep[m] = _kept_outputs(stage.tapes[m])
                 stage.reuse[m] = reusable_operands(stage.tapes[m], stage.keep[m])
+                stage.chain[m] = dest_chain(stage.tapes[m], stage.reuse[m])
                 stage.tables[m] = self._backward_table(stage, m)
         self._plan_assignments()
         for stage in self.stages:
@@ -352,7 +354,7 @@ class Program:
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
         return StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
-                        stage.reuse[name], stage.assign[name])
+                        stage.reuse[name], stage.assign[name], stage.chain[name])
 
     # ------------------------------------------------------------------ workspaces
     def workspace(self, backward: bool) -> _Workspace:
@@ -461,7 +463,7 @@ class Program:
         saved = [] if records is not None and not stage.fused else None
         for a, b in self._chunks(stage):
             inputs = self._inputs(specs, ws, params, a, b)
-            outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name])
+            outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
             if saved is not None:
                 saved.append((a, b, inputs, _prune(outs, keep), saveds))
         if saved is not None:
@@ -506,6 +508,19 @@ class Program:
             if gi is None:
                 continue
             args = tuple([outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands])
+            if op is _MATMUL and anything and args[0].ndim == 2 and args[1].ndim == 2:
+                # a gradient written (not added) into a variable's buffer: the product goes straight there
+                for pos in (0, 1):
+                    k, j = operands[pos]
+                    if wants[pos] and k == IN and j in write and specs[j][0] == VAR:
+                        spec = specs[j]
+                        dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
+                        if pos == 1:
+                            np.matmul(args[0].swapaxes(-1, -2), gi, out=dest)  # the matmul VJP's gb
+                        else:
+                            np.matmul(gi, args[1].swapaxes(-1, -2), out=dest)  # its ga
+                        wants = wants[:pos] + (False,) + wants[pos + 1:]
+                        anything = any(wants)
             if not anything:
                 continue
             pgrads = op.vjp(gi, outs[i], args, wants, saveds[i], attrs)
@@ -553,7 +568,7 @@ class Program:
                 name = stage.members[0]
                 tape, specs = stage.tapes[name], stage.inputs[name]
                 inputs = self._inputs(specs, ws, params, a, b)
-                outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name])
+                outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
                 kept.append((stage, name, inputs, outs, saveds))
             for stage, name, inputs, outs, saveds in reversed(kept):
                 g = ws.grad_steps(name, a, b)
@@ -604,16 +619,21 @@ def _root_dtype(tape):
     return tape.root_dtype
 
 
-def _replay(tape, inputs, dest=None, reuse=None):
-    """Run a tape's ops on ``inputs``; the last op writes straight into ``dest`` when it can, and an
-    op in ``reuse`` (see :func:`reusable_operands`) over a temporary operand that fits."""
+def _replay(tape, inputs, dest=None, reuse=None, chain=()):
+    """Run a tape's ops on ``inputs``; the last op writes straight into ``dest`` when it can (and
+    the ops of ``chain`` before it, see :func:`dest_chain`), and an op in ``reuse`` (see
+    :func:`reusable_operands`) over a temporary operand that fits."""
     outs, saveds = [], []
     consts = tape.consts
     ops = tape.ops
     last = len(ops) - 1 if dest is not None and tape.root == (OP, len(ops) - 1) else -1
+    chained = set(chain) if last >= 0 else ()
     for i, (op, operands, attrs) in enumerate(ops):
         args = [outs[j] if k == OP else consts[j] if k == CONST else inputs[j] for k, j in operands]
         if i == last and op.name in INTO and not attrs and dest.dtype == tape.root_dtype:
+            INTO[op.name](*args, out=dest)
+            out, saved = dest, None
+        elif i in chained and _result_fits(op, args, dest):
             INTO[op.name](*args, out=dest)
             out, saved = dest, None
         elif reuse and i in reuse and (over := _fits(args, [outs[j] for j in reuse[i]])) is not None:
@@ -628,6 +648,18 @@ def _replay(tape, inputs, dest=None, reuse=None):
         if tape.root[0] == OP:
             outs[tape.root[1]] = dest  # the stored copy stands for the op's output from now on
     return outs, saveds
+
+
+def _result_fits(op, args, dest) -> bool:
+    """Whether ``op`` of ``args`` (an op of :data:`INTO`) has exactly ``dest``'s shape and dtype."""
+    if op.name == "matmul":
+        a, b = args
+        if a.ndim != 2 or b.ndim != 2:
+            return False
+        shape = (a.shape[0], b.shape[1])
+    else:
+        shape = np.broadcast_shapes(*[np.shape(x) for x in args])
+    return shape == dest.shape and np.result_type(*args) == dest.dtype
 
 
 def _fits(args, candidates):
@@ -671,6 +703,22 @@ def reusable_operands(tape, keep) -> dict[int, list[int]]:
             if got:
                 out[i] = got
     return out
+
+
+def dest_chain(tape, reuse) -> list[int]:
+    """Ops that may compute straight into the variable's own buffer, besides its last op: the
+    operand the last op would write over, the operand that one would write over, and so on
+    (``W @ h[t-1]``, then ``+ h:in[t]`` over it, then ``tanh`` over that: no temporary at all)."""
+    n = len(tape.ops)
+    if not n or tape.root != (OP, n - 1) or tape.ops[-1][0].name not in INTO or tape.ops[-1][2]:
+        return []
+    chain, current = [], n - 1
+    while True:
+        got = [j for j in reuse.get(current, ()) if tape.ops[j][0].name in INTO and not tape.ops[j][2]]
+        if not got:
+            return chain
+        current = got[0]
+        chain.append(current)
 
 
 def _kept_outputs(tape) -> list[bool]:

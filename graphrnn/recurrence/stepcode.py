@@ -47,7 +47,7 @@ def _cols(buf_ndim: int, start: str) -> str:
 class StepCode:
     """The generated forward and backward step of one variable of a recurrent stage."""
 
-    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=()):
+    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=(), chain=()):
         self.name = name
         self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
         self.params = sorted({s[1] for s in specs if s[0] == PARAM})
@@ -67,7 +67,7 @@ class StepCode:
         #: own value, which stays in its buffer) and what ops saved
         self.stored = [i for i in range(len(tape.ops)) if keep[i] and not (kind == OP and i == r)]
         self.saving = [i for i, (op, _, _) in enumerate(tape.ops) if op.name not in SAVES_NOTHING]
-        self.forward_source = self._forward(tape, specs, layouts, keep, reuse)
+        self.forward_source = self._forward(tape, specs, layouts, keep, reuse, chain)
         self.backward_source = self._backward(tape, specs, layouts, table)
         exec(compile(self.forward_source, f"<step {name}: forward>", "exec"), self.ns)
         exec(compile(self.backward_source, f"<step {name}: backward>", "exec"), self.ns)
@@ -98,14 +98,28 @@ class StepCode:
         lines.append(f"        d = {self._var(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
         return lines
 
-    def _forward(self, tape, specs, layouts, keep, reuse):
+    def _forward(self, tape, specs, layouts, keep, reuse, chain):
         n = len(tape.ops)
         kind, r = tape.root
+        into_d = set()  # ops computing straight into the variable's columns (see program.dest_chain)
+        for j in chain:
+            if tape.out_shapes[j] != tape.root_shape or tape.out_dtypes[j] != tape.root_dtype:
+                break
+            if tape.ops[j][0].name == "matmul":
+                # W @ h[t-1] into h[t]'s columns: the operand and the result interleave in one buffer,
+                # and numpy then copies (measured slower than a fresh result)
+                break
+            into_d.add(j)
         head = ["def make_forward(values, params, context, record):"] + self._bind_inputs(specs)
         body = ["    def step(t):"] + self._step_views(specs, layouts)
         for i, (op, operands, attrs) in enumerate(tape.ops):
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
             if kind == OP and i == r == n - 1 and op.name in INTO and not attrs:
+                self.ns[f"N{i}"] = INTO[op.name]
+                body.append(f"        o{i} = N{i}({args}, out=d)")
+                body.append(f"        s{i} = None")
+                continue
+            if i in into_d:
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
