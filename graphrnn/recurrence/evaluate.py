@@ -742,7 +742,6 @@ def _cached_program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, para
 
 
 def _run_program(program, rec, T, mode, data, param_arrays, backward) -> Run:
-    B = program.B
     ws, loss, grads = program.run(param_arrays, data, backward)
     if not np.isfinite(loss):
         bad = program.first_non_finite(ws) or "the loss"

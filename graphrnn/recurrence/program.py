@@ -45,7 +45,6 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from ..errors import DataError
 from .scan import _NOT_TRACEABLE, CONST, OP, Tape
 from .spec import LOSSES, Call, walk
 from .stepcode import INTO, StepCode
@@ -177,7 +176,7 @@ class Program:
                 self.stages.append(_Stage("steps", list(block.members), block.steps, tapes, {}))
         for stage in self.stages:
             for m, tape in stage.tapes.items():
-                stage.inputs[m] = [self._resolve(src, stage, m) for src in tape.inputs]
+                stage.inputs[m] = [self._resolve(src) for src in tape.inputs]
         self._extend_layouts()
         for stage in self.stages:
             for m in stage.members:
@@ -227,8 +226,6 @@ class Program:
             raise NotCompilable(f"{name} is read before it is computed")
         if var.is_label:
             return (self.B,), np.dtype(np.int64)
-        if var.kind in ("input", "target"):
-            return (var.rows, self.B), self.dtype
         if var.rows:
             return (var.rows, self.B), self.dtype
         raise NotCompilable(f"no shape for {name}")
@@ -243,7 +240,7 @@ class Program:
             raise NotCompilable(f"{name} is not a float")
         self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "computed")
 
-    def _resolve(self, source, stage, member):
+    def _resolve(self, source):
         kind = source[0]
         if kind == PARAM:
             return (PARAM, source[1])
@@ -600,14 +597,20 @@ class Program:
 
     # ------------------------------------------------------------------ errors
     def first_non_finite(self, ws) -> str | None:
+        """The first value (in the order the stages ran) holding a NaN or an infinity, as ``"h[3]"``."""
         for stage in self.stages:
+            found = []
             for m in stage.members:
-                lay = self.layouts[m]
                 if m not in self.rec.variables:
-                    continue
-                for t in range(1, self.T + 1):
-                    if not np.all(np.isfinite(ws.steps(m, t, t))):
-                        return key(m, t)
+                    continue  # a split-off term: the variable it feeds is named instead
+                bad = ~np.isfinite(ws.steps(m, 1, self.T))
+                per_step = bad.reshape(-1, self.T, self.B).any(axis=(0, 2)) if bad.ndim == 2 else \
+                    bad.reshape(self.T, self.B).any(axis=1)
+                if per_step.any():
+                    found.append((int(np.argmax(per_step)) + 1, stage.members.index(m), m))
+            if found:
+                t, _, m = min(found)
+                return key(m, t)
         return None
 
 

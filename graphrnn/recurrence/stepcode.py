@@ -137,7 +137,7 @@ class StepCode:
         elif kind != OP:
             body.append(f"        d[...] = {'i' if kind == IN else 'K'}{r}")
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
-        body.append(f"        if record:")
+        body.append("        if record:")
         body.append(f"            return ({''.join(x + ', ' for x in record)})" if record else "            return None")
         return "\n".join(head + body + ["    return step", ""])
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
-from graphrnn import zoo
 from graphrnn.recurrence import evaluate, program
 
 
