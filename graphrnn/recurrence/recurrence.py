@@ -655,6 +655,12 @@ class Recurrence:
 
         return run(self, inputs, params=params, T=T, mode=mode, **options)
 
+    def release_buffers(self) -> int:
+        """Drop the compiled programs of the fast path and the buffers they keep for the next run
+        (a long run's can be large); returns the bytes released.  They are rebuilt when needed."""
+        programs = self.__dict__.pop("_programs", {})
+        return sum(a.nbytes for p in programs.values() if p is not None for ws in p._pool for a in ws.arrays)
+
     def init_params(self, seed: int = 0, dtype=np.float64) -> dict[str, np.ndarray]:
         """Random parameters: matrices ~ N(0, 1/cols), columns (biases, learned states) ~ N(0, 0.1²)."""
         rng = np.random.default_rng(seed)

@@ -177,3 +177,14 @@ def test_a_reused_workspace_holds_nothing_from_the_run_before(arch, monkeypatch)
     reference = _engine(rec, data, params, truncate=(3, 5))
     for name in params:
         assert rel(window.grads[name], reference.grads[name]) < 1e-12, name
+
+
+def test_release_buffers_frees_the_programs():
+    rec = gr.load("fig10_3", sizes={"H": 8, "I": 4, "K": 4})
+    data = rec.random_inputs(2000, batch=1)
+    first = rec.run(data, copies=False)
+    loss = first.loss
+    del first
+    assert rec.release_buffers() > 2000 * 8 * 8  # at least h's values and gradients
+    assert rec.release_buffers() == 0
+    assert rec.run(data, copies=False).loss == loss  # rebuilt on demand
