@@ -85,6 +85,9 @@ def _sort_key(k):
 
 def live(run) -> Live:
     """Replay ``run``'s recorded ops into a fresh graph (``run()`` frees its own after backward)."""
+    if getattr(run, "loss_tensor", None) is None and getattr(run, "program", None) is not None:
+        raise RenderError("this run took the compiled fast path (copies=False), which keeps no engine graph to "
+                          "draw: run with copies=True (the default)")
     if getattr(run, "loss_tensor", None) is None:
         raise RenderError(f"{getattr(run.rec, 'name', 'this recurrence')} has no loss, so there is no gradient to "
                           f"draw; add `loss L` with a per-step loss such as L[t] = cross_entropy(o[t], y[t])")

@@ -188,3 +188,10 @@ def test_release_buffers_frees_the_programs():
     assert rec.release_buffers() > 2000 * 8 * 8  # at least h's values and gradients
     assert rec.release_buffers() == 0
     assert rec.run(data, copies=False).loss == loss  # rebuilt on demand
+
+
+def test_drawing_a_programs_gradient_paths_says_what_to_do():
+    rec = gr.load("fig10_3")
+    run = rec.run(rec.random_inputs(3, 2), copies=False)
+    with pytest.raises(gr.RenderError, match="compiled fast path.*copies=True"):
+        gr.render.draw_grad_path(run, source="L", target="h[1]")
