@@ -195,3 +195,53 @@ def test_drawing_a_programs_gradient_paths_says_what_to_do():
     run = rec.run(rec.random_inputs(3, 2), copies=False)
     with pytest.raises(gr.RenderError, match="compiled fast path.*copies=True"):
         gr.render.draw_grad_path(run, source="L", target="h[1]")
+
+
+CONDITIONED = """
+size H = 4, I = 3, J = 2, K = 3
+context c: J
+input   x: I
+target  y: class K
+state   h: H = learned
+init    x = zero
+loss    L
+
+h[t] = tanh(b + W @ h[t-1] + U @ x[t] + R @ c)
+o[t] = V @ h[t] + S @ c
+L[t] = cross_entropy(o[t], y[t+1]) + 0.5 * mse(o[t], x[t-1] * 0.1)
+"""
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_contexts_learned_states_and_data_read_at_other_steps(dtype):
+    """A context in the recurrence and in the outputs, a learned h[0], targets read one step ahead
+    and inputs one step back (init zero): the program against the engine, step by step."""
+    rec = gr.Recurrence(CONDITIONED)
+    data, params = rec.random_inputs(7, batch=3, seed=4), rec.init_params(seed=4)
+    slow = rec.run(data, params, dtype=dtype)
+    fast = rec.run(data, params, dtype=dtype, copies=False)
+    assert fast.program is not None
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert fast.loss == pytest.approx(slow.loss, rel=tol)
+    for name, g in slow.grads.items():
+        assert rel(fast.grads[name], g) < tol, name
+        assert fast.grads[name].dtype == g.dtype, name
+    for name, v in slow.values.items():
+        np.testing.assert_allclose(fast.values[name], v, rtol=tol, atol=tol, err_msg=name)
+
+
+@pytest.mark.parametrize("options", [{"checkpoint": 3}, {"checkpoint": True}, {"truncate": (2, 5)}])
+def test_segments_carry_a_learned_state_and_contexts(options):
+    text = CONDITIONED.replace("y[t+1]", "y[t]").replace("x[t-1]", "x[t]")
+    rec = gr.Recurrence(text)
+    data, params = rec.random_inputs(10, batch=2, seed=6), rec.init_params(seed=6)
+    got = rec.run(data, params, **options)
+    reference = _engine(rec, data, params, **options)
+    assert got.loss == pytest.approx(reference.loss, rel=1e-12)
+    assert got.step_losses == pytest.approx(reference.step_losses, rel=1e-12)
+    for name in params:
+        assert rel(got.grads[name], reference.grads[name]) < 1e-12, name
+    if "checkpoint" in options:
+        full = rec.run(data, params)
+        for name in params:
+            assert rel(got.grads[name], full.grads[name]) < 1e-12, name
