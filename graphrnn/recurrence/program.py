@@ -350,8 +350,33 @@ class Program:
             k, j = operands[1]
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
-        return StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
-                        stage.reuse[name], stage.assign[name], stage.chain[name])
+        code = StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
+                        stage.reuse[name], stage.assign[name], stage.chain[name], self._stored_gradients(stage, name))
+        return code
+
+    def _stored_gradients(self, stage, name) -> dict[int, str]:
+        """For each ``W @ v`` whose ∇W is deferred, the variable whose gradient buffer already holds its
+        gradient step by step, if any: in ``W @ h[t-1] + h:in[t]`` the sum passes one gradient to both
+        terms, and it is written into h:in's buffer (see _plan_assignments), so it need not be gathered."""
+        tape, specs = stage.tapes[name], stage.inputs[name]
+        readers: dict[int, list] = {}
+        for c, (op, operands, _) in enumerate(tape.ops):
+            for k, j in operands:
+                if k == OP:
+                    readers.setdefault(j, []).append(c)
+        out = {}
+        for i, _, _, _, _, defer, _ in stage.tables[name]:
+            if defer is None or len(readers.get(i, ())) != 1:
+                continue
+            c = readers[i][0]
+            op, operands, _ = tape.ops[c]
+            if op.name != "add" or len(operands) != 2 or (OP, i) not in operands:
+                continue  # add's VJP hands its gradient to both operands unchanged
+            k, j = operands[1] if operands[0] == (OP, i) else operands[0]
+            if (k == IN and j in stage.assign[name] and specs[j][0] == VAR and specs[j][2] == 0
+                    and self.layouts[specs[j][1]].shape == tape.out_shapes[i] == tape.root_shape):
+                out[i] = specs[j][1]
+        return out
 
     # ------------------------------------------------------------------ workspaces
     def workspace(self, backward: bool) -> _Workspace:
@@ -546,8 +571,10 @@ class Program:
             gathered = {}
             for i, pname in code.deferred:
                 view = code.gather_from_view.get(i)
-                g, x = ws.gather(pname, i, m, view is not None)
+                g, x = ws.gather(pname, i, m, view is not None, i in code.stored_gradient)
                 gathered[i] = (g, x)
+                if i in code.stored_gradient:
+                    g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
             step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered)
         for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
@@ -846,16 +873,16 @@ class _Workspace:
             self.tiled[(name, steps)] = got
         return got
 
-    def gather(self, pname, i, name, from_view: bool):
+    def gather(self, pname, i, name, from_view: bool, stored: bool):
         """Buffers collecting, step by step, the two factors of ∇W for one ``W @ v`` of a recurrence
-        (no buffer for the right factor when it is a variable's stored steps)."""
+        (none for a factor that is already stored step by step)."""
         cols = self.program.T * self.program.B
         k = (pname, i, name)
         got = self.gathered.get(k)
         if got is None:
             rows, inner = self.program.param_shapes[pname]
             dtype = self.program.dtype
-            got = self.gathered[k] = (np.empty((rows, cols), dtype=dtype),
+            got = self.gathered[k] = (None if stored else np.empty((rows, cols), dtype=dtype),
                                       None if from_view else np.empty((inner, cols), dtype=dtype))
         return got
 

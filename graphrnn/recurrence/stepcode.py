@@ -47,7 +47,8 @@ def _cols(buf_ndim: int, start: str) -> str:
 class StepCode:
     """The generated forward and backward step of one variable of a recurrent stage."""
 
-    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=(), chain=()):
+    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=(), chain=(),
+                 stored_gradient=None):
         self.name = name
         self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
         self.params = sorted({s[1] for s in specs if s[0] == PARAM})
@@ -55,6 +56,8 @@ class StepCode:
         self.deferred = [(i, d) for i, _, _, _, _, d, _ in table if d is not None]
         #: per deferred product (op index): the variable and offset its right factor is a view of, if any
         self.gather_from_view = gather_from_view
+        #: per deferred product: the variable whose gradient buffer already holds its left factor
+        self.stored_gradient = dict(stored_gradient or {})
         #: the inputs whose gradient is written into their variable's buffer, not added (the first to arrive)
         self.write = set(write)
         self.ns = {"B": B, "np": np, "unbroadcast": unbroadcast, "SliceGrad": SliceGrad}
@@ -180,8 +183,9 @@ class StepCode:
         for i, op, operands, attrs, wants, defer, anything in table:
             body.append(f"        if l{i} is not None:")
             ind = "            "
-            if defer is not None:
-                body.append(f"{ind}G{i}[:, (t - 1) * B:t * B] = l{i}")
+            if defer is not None:  # gather the factors of ∇W = sum over t of l(t) x(t)^T, unless stored
+                if i not in self.stored_gradient:
+                    body.append(f"{ind}G{i}[:, (t - 1) * B:t * B] = l{i}")
                 if i not in self.gather_from_view:
                     k, j = operands[1]
                     arg = f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}"
