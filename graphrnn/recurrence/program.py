@@ -116,6 +116,8 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
     tape.op_ndims = [[p.ndim for p in node.parents] for node in ops]  # per op, its operands' ndims
     tape.out_shapes = [node.shape for node in ops]  # at the traced width (one step)
     tape.out_dtypes = [node.dtype for node in ops]
+    inputs = [node for node in nodes if id(node) in sources]  # in the tape's order (see scan.Tape)
+    tape.in_shapes, tape.in_dtypes = [node.shape for node in inputs], [node.dtype for node in inputs]
     return tape
 
 

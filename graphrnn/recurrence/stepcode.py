@@ -89,16 +89,25 @@ class StepCode:
                 lines.append(f"    i{j} = context({spec[1]!r}, 1)")
         return lines
 
-    def _step_views(self, specs, layouts):
-        """Lines of a step computing the views of step ``t``: its inputs, and ``d``, its own columns."""
+    def _step_views(self, specs, layouts, tape=None, read=None, read_d=True):
+        """Lines of a step computing the views of step ``t``: its inputs, and ``d``, its own columns.
+        An input not in ``read`` (when given) is a placeholder of its shape: no VJP reads its values."""
         lines = []
         for j, spec in enumerate(specs):
             if spec[0] == VAR:
+                if read is not None and j not in read:
+                    self.ns[f"Q{j}"] = placeholder_of(tape.in_shapes[j], tape.in_dtypes[j])
+                    lines.append(f"        i{j} = Q{j}")
+                    continue
                 lay = layouts[spec[1]]
                 start = f"(t + {spec[2] - lay.lo}) * B"
                 lines.append(f"        i{j} = {self._var(spec[1])}{_cols(len(lay.shape), start)}")
         lay = layouts[self.name]
-        lines.append(f"        d = {self._var(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
+        if read_d:
+            lines.append(f"        d = {self._var(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
+        else:
+            self.ns["Qd"] = placeholder_of(tape.root_shape, tape.root_dtype)
+            lines.append("        d = Qd")
         return lines
 
     def _forward(self, tape, specs, layouts, keep, reuse, chain):
@@ -160,7 +169,15 @@ class StepCode:
             head.append(f"    a_{self.params.index(p)} = pgrads[{p!r}]")
         for i, _ in self.deferred:
             head.append(f"    G{i}, X{i} = gathered[{i}]")
-        body = ["    def step(t, record):"] + self._step_views(specs, layouts)
+        read = set()  # the inputs whose values the backward pass reads
+        for i, op, operands, attrs, wants, defer, anything in table:
+            for pos, (k, j) in enumerate(operands):
+                if k == IN and anything and op.reads_arg(pos):
+                    read.add(j)
+            if defer is not None and i not in self.gather_from_view and operands[1][0] == IN:
+                read.add(operands[1][1])
+        read_d = kind == OP and tape.ops[r][0].reads_out
+        body = ["    def step(t, record):"] + self._step_views(specs, layouts, tape, read, read_d)
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
         if record:
             body.append(f"        {''.join(x + ', ' for x in record)}= record")
@@ -172,16 +189,22 @@ class StepCode:
                 body.append(f"        o{i} = P{i}  # no VJP reads it: only its shape")
             if i not in self.saving:
                 body.append(f"        s{i} = None")
-            body.append(f"        l{i} = None")
+            if not (kind == OP and i == r):
+                body.append(f"        l{i} = None")
+        assigned = set()  # op gradients given a value so far, in the order the code runs
         lay = layouts[self.name]
         root_g = f"g{self.vars.index(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}"
         if kind == OP:
             body.append(f"        l{r} = {root_g}")
+            assigned.add(r)
         elif kind == IN:
             body.append(f"        p = {root_g}")
             body += self._send(r, specs, layouts, "        ")
         for i, op, operands, attrs, wants, defer, anything in table:
-            body.append(f"        if l{i} is not None:")
+            if kind == OP and i == r:
+                body.append("        if True:  # the step's own gradient")
+            else:
+                body.append(f"        if l{i} is not None:")
             ind = "            "
             if defer is not None:  # gather the factors of ∇W = sum over t of l(t) x(t)^T, unless stored
                 if i not in self.stored_gradient:
@@ -206,7 +229,10 @@ class StepCode:
                     body.append(f"{ind}        p = np.asarray(p)")
                 body.append(f"{ind}    if p.shape != {arg}.shape:")
                 body.append(f"{ind}        p = unbroadcast(p, {arg}.shape)")
-                if k == OP:
+                if k == OP and j not in assigned:
+                    body.append(f"{ind}    l{j} = p")
+                    assigned.add(j)
+                elif k == OP:
                     body.append(f"{ind}    l{j} = p if l{j} is None else l{j} + p")
                 else:
                     body += self._send(j, specs, layouts, ind + "    ")
