@@ -745,6 +745,7 @@ def _run_program(program, rec, T, mode, data, param_arrays, backward) -> Run:
     ws, loss, grads = program.run(param_arrays, data, backward)
     if not np.isfinite(loss):
         bad = program.first_non_finite(ws) or "the loss"
+        ws.release()
         raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
                         f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
     fixed_values = dict(param_arrays)

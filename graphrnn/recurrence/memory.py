@@ -197,10 +197,17 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
             return None
     sliced = {n: d for n, d in data.items() if rec.variables[n].kind == "context"}
 
+    held = []
+
     def run(a, b, backward, **kwargs):
+        """One segment; the workspace of the segment before it is released (its values were copied)."""
+        while held:
+            held.pop().release()
         part = dict(sliced)
         part.update({n: d[a - 1:b] for n, d in data.items() if n not in sliced})
-        return programs[b - a + 1].run(params, part, backward, **kwargs)
+        got = programs[b - a + 1].run(params, part, backward, **kwargs)
+        held.append(got[0])
+        return got
 
     def boundary(ws, a, b):
         """The values the steps after b read from steps up to b, named by their steps after b."""
@@ -234,6 +241,8 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
             for n in grads:
                 grads[n] += got[n]
             sent_back = program.boundary_grads(ws, delays) if a > 1 else None
+        while held:
+            held.pop().release()
         return loss, step_losses, grads
     # truncated: a forward pass for the losses and the states at the windows' starts, then each window
     checkpoints, carry, loss = {1: None}, None, 0.0
@@ -247,6 +256,8 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
         _, _, got = run(a, e, True, carry=checkpoints[a], loss_from=first_loss - a + 1)
         for n in grads:
             grads[n] += got[n]
+    while held:
+        held.pop().release()
     return loss, step_losses, grads
 
 

@@ -38,6 +38,7 @@ equations, per-step numbers inside a recurrence) take the engine's fast path.
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 
 import numpy as np
@@ -193,6 +194,7 @@ class Program:
                     stage.code[m] = self._step_code(stage, m)
         self._mark_tail()
         self._pool: list[_Workspace] = []
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ compile-time checks
     def _check(self, rec, eqs, blocks, batched):
@@ -384,22 +386,25 @@ class Program:
     def workspace(self, backward: bool) -> _Workspace:
         """A free workspace from the pool, or a new one.  A workspace somebody still holds
         (a live Run, or a view of one of its arrays) leaves the pool: its arrays are theirs."""
-        pool, found = [], None
-        for ws in self._pool:
-            if ws.free():
-                pool.append(ws)
-                if found is None and (ws.backward or not backward):
-                    found = ws
-        if found is None:
-            found = _Workspace(self, backward)
-            pool.append(found)
-        self._pool = pool[-2:] if found in pool[-2:] else [found]
-        return found
+        with self._lock:  # two threads running the same recurrence get two workspaces
+            pool, found = [], None
+            for ws in self._pool:
+                if ws.free():
+                    pool.append(ws)
+                    if found is None and (ws.backward or not backward):
+                        found = ws
+            if found is None:
+                found = _Workspace(self, backward)
+                pool.append(found)
+            self._pool = pool[-2:] if found in pool[-2:] else [found]
+            found.busy = True  # until the caller lends it to a Run or releases it
+            return found
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
             only=None):
-        """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``.
+        """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
+        the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
         For a segment of a longer sequence (memory.py): ``carry`` gives the values before step 1
         (``{(variable, step <= 0): array}``) instead of the initial values, and then the gradient
@@ -785,6 +790,7 @@ class _Workspace:
         self.grads: dict[str, np.ndarray] = {}
         self.offsets: dict[str, int] = {}
         self.owner = None  # a weak reference to the Run holding this workspace
+        self.busy = False  # taken by a run that has not yet handed it on
         self.arrays: list[np.ndarray] = []
         for name, lay in program.layouts.items():
             cols = (lay.hi - lay.lo + 1) * B
@@ -808,12 +814,18 @@ class _Workspace:
 
     def free(self) -> bool:
         """Whether nobody holds this workspace or a view of one of its arrays."""
-        if self.owner is not None and self.owner() is not None:
+        if self.busy or (self.owner is not None and self.owner() is not None):
             return False
         return self._refs() == self._baseline
 
     def lend(self, run) -> None:
+        """``run`` holds the workspace now: it is free again once ``run`` and its arrays are gone."""
         self.owner = weakref.ref(run)
+        self.busy = False
+
+    def release(self) -> None:
+        """The caller is done with the workspace (and keeps none of its arrays)."""
+        self.busy = False
 
     # -- filling
     def load(self, params, data):

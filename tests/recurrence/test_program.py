@@ -245,3 +245,20 @@ def test_segments_carry_a_learned_state_and_contexts(options):
         full = rec.run(data, params)
         for name in params:
             assert rel(got.grads[name], full.grads[name]) < 1e-12, name
+
+
+def test_two_threads_running_one_recurrence_get_their_own_buffers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec = gr.load("fig10_3", sizes={"H": 16, "I": 8, "K": 8})
+    params = rec.init_params(seed=0)
+    datas = [rec.random_inputs(300, batch=4, seed=s) for s in range(8)]
+    expected = [_engine(rec, d, params, copies=False).grads["W"] for d in datas]
+
+    def job(i):
+        return rec.run(datas[i], params, copies=False).grads["W"]
+
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            for got, want in zip(pool.map(job, range(len(datas))), expected):
+                assert rel(got, want) < 1e-12
