@@ -10,8 +10,8 @@ batch and dtype):
 * each equation is traced once into a *tape* of registry ops (as for ``scan``);
 * the blocks of the unrolled graph become *stages*, in evaluation order: a
   variable no cycle passes through runs its tape over many steps at once (the
-  steps side by side as columns, chunk by chunk); a recurrent block replays its
-  tapes step by step;
+  steps side by side as columns, chunk by chunk); a recurrent block runs step
+  by step, as Python generated from its tapes (:mod:`.stepcode`);
 * every variable has one buffer holding all its steps side by side (a column
   block per step, with the initial values before step 1 and after T), and one
   for its gradient; tapes read their operands as views of these buffers;
@@ -20,19 +20,24 @@ batch and dtype):
   matrix product over the stacked steps, not one outer product per step;
 * the variables after the last recurrent block (outputs and losses) run forward
   and backward chunk by chunk while the chunk is still in the cache, so their
-  intermediate values are never stored for all steps.
+  intermediate values are never stored for all steps;
+* a result is written over a temporary no VJP reads, or straight into its
+  variable's buffer, and the first gradient a variable receives is written, not
+  added (so no buffer needs zeros first).
 
 The buffers are kept from run to run (a *workspace*): a run of a few megabytes
 that allocated fresh memory every time would spend much of its time in page
 faults.  A workspace is reused only when nothing outside holds a view of it —
 a :class:`Run` that is still alive, or an array taken from ``run.values`` —
-otherwise the next run gets a new one; values handed out never change.
+otherwise the next run gets a new one; values handed out never change.  Two threads
+running one recurrence get two workspaces.  ``rec.release_buffers()`` drops them.
 
 The program is an execution plan only: the unrolled graph the drawings and the
 step-by-step check use is the same, and the values and gradients are those of
 the engine (the same registry ops in the same order, sums associated per chunk).
-Recurrences it cannot run (random draws, fed-back outputs, ``tau``-anchored
-equations, per-step numbers inside a recurrence) take the engine's fast path.
+Recurrences it cannot run (random draws, fed-back outputs, ``one_hot``,
+``tau``-anchored equations, per-step numbers inside a recurrence) take the engine's
+fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
 """
 
 from __future__ import annotations
@@ -173,7 +178,7 @@ class Program:
                     self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
                 tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members}
                 for m, tape in tapes.items():
-                    got = _root_shape(tape)
+                    got = tape.root_shape
                     if got != (rec.variables[m].rows, B):
                         raise NotCompilable(f"{m} has shape {got}")
                 self.stages.append(_Stage("steps", list(block.members), block.steps, tapes, {}))
@@ -235,11 +240,11 @@ class Program:
         raise NotCompilable(f"no shape for {name}")
 
     def _add_layout(self, name, tape):
-        shape = _root_shape(tape)
+        shape = tape.root_shape
         B = self.B
         if shape not in ((B,), (shape[0], B)) or len(shape) not in (1, 2):
             raise NotCompilable(f"{name} has shape {shape}")
-        dtype = _root_dtype(tape)
+        dtype = tape.root_dtype
         if dtype.kind != "f":
             raise NotCompilable(f"{name} is not a float")
         self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "computed")
@@ -646,14 +651,6 @@ class Program:
                 t, _, m = min(found)
                 return key(m, t)
         return None
-
-
-def _root_shape(tape):
-    return tape.root_shape
-
-
-def _root_dtype(tape):
-    return tape.root_dtype
 
 
 def _replay(tape, inputs, dest=None, reuse=None, chain=()):
