@@ -398,9 +398,9 @@ def _check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
             if arr.dtype.kind == "f":
                 if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                     raise DataError(f"{name!r} holds class labels, which must be whole numbers")
-            arr = arr.astype(np.int64)
-            bad = (arr < 0) | (arr >= var.classes)
-            if bad.any():
+            arr = arr.astype(np.int64, copy=False)
+            if arr.size and (arr.min() < 0 or arr.max() >= var.classes):
+                bad = (arr < 0) | (arr >= var.classes)
                 step, col = np.argwhere(bad)[0]
                 raise DataError(f"{key(name, step + 1)} (sequence {col}) is class {arr[step, col]}, outside "
                                 f"0..{var.classes - 1}")
@@ -414,9 +414,8 @@ def _check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
                 ok = arr.ndim == 3 and arr.shape[1] == var.rows
             if not ok:
                 raise DataError(f"{name!r}: expected shape {_expected(var)}, got {np.shape(inputs[name])}")
-            finite = np.isfinite(arr)
-            if not finite.all():
-                where = np.argwhere(~finite)[0]
+            if not _all_finite(arr):
+                where = np.argwhere(~np.isfinite(arr))[0]
                 at = name if var.kind == "context" else key(name, where[0] + 1)
                 raise DataError(f"{at} holds {arr[tuple(where)]}: the data must be finite numbers")
         data[name] = arr
@@ -425,6 +424,15 @@ def _check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
         raise DataError("the arrays disagree on the batch size (their last axis): "
                         + ", ".join(f"{n}: {b}" for n, b in batches.items()))
     return data
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """No NaN or infinity in ``arr``: a finite sum proves it in one pass without a mask (a sum
+    that overflows, or any non-finite entry, leads to the entry-by-entry test)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
 
 
 def _expected(var) -> str:
@@ -449,7 +457,7 @@ def _check_params(rec: Recurrence, params, dtype) -> dict[str, np.ndarray]:
             arr = arr[:, None]
         if arr.shape != shape:
             raise DataError(f"parameter {name!r} has shape {arr.shape}, but the equations need {shape}")
-        if not np.all(np.isfinite(arr)):
+        if not _all_finite(arr):
             raise DataError(f"parameter {name!r} holds non-finite values")
         out[name] = arr
     return out
