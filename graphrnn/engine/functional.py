@@ -152,10 +152,7 @@ def bce_with_logits(logits, target, reduction="mean") -> Tensor:
 
 def one_hot(labels, num_classes: int, dtype=np.float64) -> Tensor:
     """Columns of one-hot vectors: shape ``(num_classes, *labels.shape)``; no gradient."""
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels).astype(np.intp)
-    out = np.zeros((num_classes,) + labels.shape, dtype=dtype)
-    np.put_along_axis(out, labels[None], 1.0, axis=0)
-    return Tensor(out)
+    return apply(REGISTRY["one_hot"], labels, classes=int(num_classes), dtype=np.dtype(dtype))
 
 
 def argmax(a, axis=0) -> Tensor:

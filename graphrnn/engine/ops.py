@@ -487,6 +487,20 @@ def _times(a, b, into):
     return a * b
 
 
+@defop("one_hot", "columns of one-hot vectors for integer labels (constant in the labels: no gradient)",
+       differentiable=False, reads_args=(), reads_out=False)
+def _one_hot(labels, *, classes, dtype=np.float64):
+    labels = np.asarray(labels).astype(np.intp, copy=False)
+    out = np.zeros((classes,) + labels.shape, dtype=dtype)
+    np.put_along_axis(out, labels[None], 1.0, axis=0)
+    return out, None
+
+
+@_one_hot.vjp
+def _(g, out, args, need, saved, attrs):
+    return (None,)
+
+
 def _reduce(losses, reduction):
     if reduction == "sum":
         return np.sum(losses)

@@ -35,7 +35,7 @@ running one recurrence get two workspaces.  ``rec.release_buffers()`` drops them
 The program is an execution plan only: the unrolled graph the drawings and the
 step-by-step check use is the same, and the values and gradients are those of
 the engine (the same registry ops in the same order, sums associated per chunk).
-Recurrences it cannot run (random draws, fed-back outputs, ``one_hot``,
+Recurrences it cannot run (random draws, fed-back outputs, ``argmax``,
 ``tau``-anchored equations, per-step numbers inside a recurrence) take the engine's
 fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
 """
@@ -51,12 +51,14 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from .scan import _NOT_TRACEABLE, CONST, OP, Tape
-from .spec import LOSSES, Call, walk
+from .scan import CONST, OP, Tape
+from .spec import LOSSES, Call, references, walk
 from .stepcode import INTO, StepCode
 from .unroll import key
 
 _MATMUL = REGISTRY["matmul"]
+#: functions whose value is not a registry op of their operands (a draw, a choice, a fed-back value)
+UNTRACEABLE = {"argmax", "sample", "feed"}
 IN = "in"  # a tape operand read from the tape's inputs (scan.Tape's name for it)
 PARAM, VAR, CONTEXT = "param", "var", "context"
 
@@ -203,13 +205,14 @@ class Program:
 
     # ------------------------------------------------------------------ compile-time checks
     def _check(self, rec, eqs, blocks, batched):
-        if any(v.kind == "fed" for v in rec.variables.values()):
-            raise NotCompilable("fed-back outputs")
+        fed = {n for n, v in rec.variables.items() if v.kind == "fed"}
         for name, eq in eqs.items():
             if eq.anchor != "t":
                 raise NotCompilable(f"{name} is anchored at tau")
+            if name in fed or fed.intersection(r.name for r in references(eq.expr)):
+                raise NotCompilable(f"{name} feeds back an output")
             for node in walk(eq.expr):
-                if isinstance(node, Call) and node.fn in _NOT_TRACEABLE and node.fn not in LOSSES:
+                if isinstance(node, Call) and node.fn in UNTRACEABLE:
                     raise NotCompilable(f"{name} calls {node.fn}")
                 if getattr(node, "anchor", "t") == "tau":
                     raise NotCompilable(f"{name} reads a value at tau")

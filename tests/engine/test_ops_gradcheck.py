@@ -542,6 +542,18 @@ def test_gradcheck_catches_a_wrong_entry_of_a_jacobian():
         gr.gradcheck(lambda x: gr.apply(bad, x), [np.zeros(3)])
 
 
+@covers("one_hot")
+def test_one_hot_is_a_constant_of_its_labels():
+    labels = gr.Tensor(np.array([2, 0, 1, 2]))
+    hot = gr.one_hot(labels, 3)
+    np.testing.assert_array_equal(hot.data, np.eye(3)[:, [2, 0, 1, 2]])
+    assert hot.op.name == "one_hot" and not hot.requires_grad
+    w = gr.Tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    (g,) = gr.grad(gr.sum(w @ hot), [w])  # d/dw sum(W @ onehot) = sum over columns of the one-hot rows
+    np.testing.assert_array_equal(g, np.ones((4, 4)) @ hot.data.T)
+    check("matmul", lambda x: gr.sum((x @ gr.one_hot(np.array([1, 0]), 2)) ** 2), np.arange(6.0).reshape(3, 2))
+
+
 # ----------------------------------------------------------------------------- coverage
 
 

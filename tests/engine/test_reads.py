@@ -25,6 +25,7 @@ CASES = {
     "sigmoid": ([(3, 4)], {}), "relu": ([(3, 4)], {}), "softmax": ([(3, 4)], {"axis": 0}),
     "log_softmax": ([(3, 4)], {"axis": 0}), "mse": ([(3, 4), (3, 4)], {"reduction": "sum"}),
     "bce_with_logits": ([(3, 4), (3, 4)], {"reduction": "mean"}),
+    "one_hot": ([(5,)], {"classes": 3}),
 }
 
 

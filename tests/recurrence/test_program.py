@@ -19,7 +19,7 @@ def _engine(rec, *args, **kwargs):
         evaluate.PROGRAM = True
 
 
-COMPILED = ["fig10_3", "fig10_4", "fig10_11", "lstm", "gru", "halt"]
+COMPILED = ["fig10_3", "fig10_4", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
 
 
 @pytest.mark.parametrize("arch", COMPILED)
