@@ -402,9 +402,9 @@ def _tanh(a):
 
 @_tanh.vjp
 def _(g, out, args, need, saved, attrs):
+    if np.size(out) < LARGE:
+        return (g * (1.0 - out * out),)
     t = out * out
-    if type(t) is not np.ndarray:  # a 0-d result comes back as a numpy scalar
-        return (g * (1.0 - t),)
     np.subtract(1.0, t, out=t)
     return (_times(g, t, into=t),)
 
@@ -421,6 +421,8 @@ def _sigmoid(a):
 
 @_sigmoid.vjp
 def _(g, out, args, need, saved, attrs):
+    if np.size(out) < LARGE:
+        return (g * out * (1.0 - out),)
     t = 1.0 - out
     return (_times(g * out, t, into=t),)
 
@@ -454,7 +456,7 @@ def _(g, out, args, need, saved, attrs):
     axis = attrs.get("axis", 0)
     t = g * out
     s = np.sum(t, axis=axis, keepdims=True)
-    if t.dtype == np.result_type(g, s) and t.shape == g.shape:
+    if np.size(out) >= LARGE and t.dtype == np.result_type(g, s) and t.shape == g.shape:
         return (_times(out, np.subtract(g, s, out=t), into=t),)
     return (out * (g - s),)
 
@@ -469,9 +471,14 @@ def _(g, out, args, need, saved, attrs):
     axis = attrs.get("axis", 0)
     e = np.exp(out)
     e = _times(e, np.sum(g, axis=axis, keepdims=True), into=e)
-    if e.shape == g.shape and e.dtype == np.result_type(g, e):
+    if np.size(out) >= LARGE and e.shape == g.shape and e.dtype == np.result_type(g, e):
         return (np.subtract(g, e, out=e),)
     return (g - e,)
+
+
+#: arrays of at least this many entries are large: the VJP rules then avoid temporaries (see _times);
+#: below it, fewer numpy calls cost less
+LARGE = 1 << 14
 
 
 def _times(a, b, into):
