@@ -30,7 +30,7 @@ INTO = {"tanh": np.tanh, "add": np.add, "sub": np.subtract, "mul": np.multiply, 
 #: ops whose registry forward saves nothing for its VJP (returns ``(out, None)``); tested
 SAVES_NOTHING = {"add", "sub", "mul", "div", "neg", "pow", "powt", "matmul", "transpose", "sum", "mean",
                  "reshape", "getitem", "concat", "stack", "identity", "exp", "log", "tanh", "sigmoid", "relu",
-                 "softmax", "log_softmax", "mse", "bce_with_logits"}
+                 "softmax", "log_softmax", "mse", "bce_with_logits", "one_hot"}
 
 _ZERO = bytes(16)
 

@@ -136,9 +136,10 @@ def test_ops_said_to_save_nothing_save_nothing():
 
     rng = np.random.default_rng(0)
     a, b = rng.uniform(0.5, 1.5, (3, 3)), rng.uniform(0.5, 1.5, (3, 3))
-    attrs = {"pow": {"p": 2.0}, "reshape": {"shape": (9,)}, "getitem": {"index": (slice(1), 0)}}
+    attrs = {"pow": {"p": 2.0}, "reshape": {"shape": (9,)}, "getitem": {"index": (slice(1), 0)},
+             "one_hot": {"classes": 2}}
     unary = {"neg", "pow", "transpose", "sum", "mean", "reshape", "getitem", "identity", "exp", "log", "tanh",
-             "sigmoid", "relu", "softmax", "log_softmax"}
+             "sigmoid", "relu", "softmax", "log_softmax", "one_hot"}
     for name in SAVES_NOTHING:
         args = (a,) if name in unary else (a, b)
         _, saved = REGISTRY[name].forward(*args, **attrs.get(name, {}))
