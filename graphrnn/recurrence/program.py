@@ -65,7 +65,7 @@ PARAM, VAR, CONTEXT = "param", "var", "context"
 #: a stage computed for many steps at once runs over chunks of about this many columns (steps × batch):
 #: wide enough for matrix products to run at full speed, narrow enough for their temporaries to stay
 #: in the allocator's reused memory (wider chunks measured slower, from fresh pages)
-CHUNK_COLUMNS = 512
+CHUNK_COLUMNS = 1024
 #: and the widest array of a chunk stays below this size
 CHUNK_BYTES = 1 << 22
 
