@@ -568,11 +568,13 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
                             f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
         if backward:
             if total is None:
-                raise SpecError(f"{rec.name} has no loss to differentiate; add `loss NAME` naming a per-step "
-                                f"variable such as L[t] = cross_entropy(o[t], y[t])")
+                raise SpecError(_NO_LOSS.format(rec.name))
             total.backward(retain_graph=retain_graph)
     return _collect(rec, ctx, T, mode, param_arrays, leaves, total, loss_value, step_losses, backward)
 
+
+_NO_LOSS = ("{} has no loss to differentiate; add `loss NAME` naming a per-step variable such as "
+            "L[t] = cross_entropy(o[t], y[t])")
 
 #: the size of one array of a chunk of steps computed at once (see _chunks)
 CHUNK_BYTES = 1 << 17
@@ -750,8 +752,13 @@ def _cached_program(rec, eqs, blocks, batched, compiled, T, B, dtype, data, para
 
 
 def _run_program(program, rec, T, mode, data, param_arrays, backward) -> Run:
+    has_loss = any(n in program.layouts for n in rec.losses)
+    if backward and not has_loss:
+        raise SpecError(_NO_LOSS.format(rec.name))
     ws, loss, grads = program.run(param_arrays, data, backward)
-    if not np.isfinite(loss):
+    if not has_loss:
+        loss = float("nan")  # as on the engine: there is nothing to sum
+    elif not np.isfinite(loss):
         bad = program.first_non_finite(ws) or "the loss"
         ws.release()
         raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "

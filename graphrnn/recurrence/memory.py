@@ -76,8 +76,8 @@ def _reset(ctx, carried: dict) -> None:
     ctx.values.update(carried)
 
 
-def _feeding(blocks, eqs: dict, delays: dict) -> list:
-    """The blocks the carried values depend on (the rest, such as the outputs and the
+def _feeding_names(eqs: dict, delays: dict) -> set[str]:
+    """The variables the carried values depend on (the rest, such as the outputs and the
     losses, need not run in the first pass)."""
     needed, stack = set(), list(delays)
     while stack:
@@ -86,6 +86,12 @@ def _feeding(blocks, eqs: dict, delays: dict) -> list:
             continue
         needed.add(name)
         stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
+    return needed
+
+
+def _feeding(blocks, eqs: dict, delays: dict) -> list:
+    """The blocks the carried values depend on."""
+    needed = _feeding_names(eqs, delays)
     return [b for b in blocks if needed.intersection(b.members)]
 
 
@@ -149,14 +155,7 @@ def truncated(ctx_factory, blocks, batched, compiled, T: int, k1: int, k2: int, 
     """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps."""
     from .evaluate import evaluate_steps
 
-    ends = list(range(k1, T + 1, k1))
-    if not ends or ends[-1] != T:
-        ends.append(T)
-    chunks = []
-    previous = 0
-    for e in ends:
-        chunks.append((max(1, e - k2 + 1), previous + 1, e))
-        previous = e
+    chunks = [(a, first_loss, e) for a, e, first_loss in _spans(T, None, (k1, k2))]
     starts = sorted({1} | {a for a, _, _ in chunks})
     loss, checkpoints = forward_pass(ctx_factory(), blocks, batched, compiled, starts, delays, step_losses)
     for a, first_loss, e in chunks:
@@ -216,13 +215,7 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
 
     grads = {n: np.zeros_like(p) for n, p in params.items()}
     step_losses = np.zeros(T)
-    feeding = set()
-    stack = list(delays)
-    while stack:
-        name = stack.pop()
-        if name not in feeding:
-            feeding.add(name)
-            stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
+    feeding = _feeding_names(eqs, delays)
     if checkpoint:
         # first pass: carry the state forward, keeping it at every segment's start
         checkpoints = {1: None}

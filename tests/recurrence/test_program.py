@@ -263,3 +263,14 @@ def test_two_threads_running_one_recurrence_get_their_own_buffers():
         for _ in range(3):
             for got, want in zip(pool.map(job, range(len(datas))), expected):
                 assert rel(got, want) < 1e-12
+
+
+def test_a_recurrence_without_a_loss_behaves_as_on_the_engine():
+    rec = gr.load("fig10_2")
+    data = rec.random_inputs(3, 2)
+    with pytest.raises(gr.SpecError, match="no loss to differentiate"):
+        rec.run(data, copies=False)
+    run = rec.run(data, copies=False, backward=False)
+    engine = _engine(rec, data, copies=False, backward=False)
+    assert np.isnan(run.loss) and np.isnan(engine.loss) and run.step_losses == engine.step_losses == {}
+    np.testing.assert_array_equal(run.values["h[3]"], engine.values["h[3]"])
