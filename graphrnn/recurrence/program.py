@@ -51,7 +51,7 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from .scan import CONST, OP, Tape
+from .scan import CONST, OP, Tape, _operand
 from .spec import LOSSES, Call, references, walk
 from .stepcode import INTO, StepCode
 from .unroll import key
@@ -707,15 +707,6 @@ def _fits(args, candidates):
         if c.shape == shape and c.dtype == dtype and c.flags.writeable and c.base is None:
             return c
     return None
-
-
-def _operand(o, outs, inputs, consts):
-    kind, i = o
-    if kind == OP:
-        return outs[i]
-    if kind == CONST:
-        return consts[i]
-    return inputs[i]
 
 
 #: ops whose result is always a new array (never a view of an operand), so it may be written over
