@@ -554,27 +554,29 @@ def check_class_targets(target, logits_shape, axis) -> np.ndarray:
 
 
 @defop("cross_entropy", "-log softmax(logits)[target] along `axis`, reduced by `reduction`",
-       reads_args=(), reads_out=False)  # its VJP reads the saved log-probabilities
+       reads_args=(), reads_out=False)  # its VJP reads the saved probabilities
 def _xent(logits, target, *, axis=0, reduction="mean"):
     _check_reduction(reduction)
     target = check_class_targets(target, logits.shape, axis)
-    logp = _log_softmax(logits, axis)
-    picked = np.take_along_axis(logp, np.expand_dims(target, axis), axis=axis)
+    shifted = logits - np.max(logits, axis=axis, keepdims=True)  # largest entry 0: exp cannot overflow
+    e = np.exp(shifted)
+    total = np.sum(e, axis=axis, keepdims=True)
+    index = np.expand_dims(target, axis)
+    picked = np.take_along_axis(shifted, index, axis=axis) - np.log(total)  # log softmax at the target only
     losses = -np.squeeze(picked, axis=axis)
-    return np.asarray(_reduce(losses, reduction), dtype=logits.dtype), (logp, target)
+    probs = np.divide(e, total, out=e) if e.dtype == total.dtype else e / total  # eq. 10.18's y-hat, for the VJP
+    return np.asarray(_reduce(losses, reduction), dtype=logits.dtype), (probs, target)
 
 
 @_xent.vjp
 def _(g, out, args, need, saved, attrs):
-    logp, target = saved
+    probs, target = saved
     axis = attrs.get("axis", 0)
     reduction = attrs.get("reduction", "mean")
-    per = _reduced_grad(g, reduction, target.shape, logp.dtype)
-    grad = np.exp(logp)  # softmax: eq. 10.18's y-hat
-    np.put_along_axis(
-        grad, np.expand_dims(target, axis),
-        np.take_along_axis(grad, np.expand_dims(target, axis), axis=axis) - 1.0, axis=axis,
-    )
+    per = _reduced_grad(g, reduction, target.shape, probs.dtype)
+    grad = probs.copy()  # y-hat - one_hot(y), eq. 10.18 (the saved values stay for another backward pass)
+    index = np.expand_dims(target, axis)
+    np.put_along_axis(grad, index, np.take_along_axis(grad, index, axis=axis) - 1.0, axis=axis)
     return _times(grad, np.expand_dims(per, axis), into=grad), None
 
 
