@@ -24,6 +24,7 @@ from ..errors import DataError, SpecError
 from .batched import step_slice
 from .recurrence import Recurrence
 from .spec import Bin, Call, Name, Num, Ref, Transpose, Unary
+from .stepcode import placeholder_of
 from .unroll import key, plan_blocks
 
 
@@ -209,10 +210,8 @@ def _release(out, values, temporary) -> None:
             continue
         slots = [i for i, p in enumerate(parents) if p is value]
         if slots and not any(op.reads_arg(i) for i in slots):
-            value.data = np.ndarray(data.shape, data.dtype, buffer=_ZERO, strides=(0,) * data.ndim)
+            value.data = placeholder_of(data.shape, data.dtype)
 
-
-_ZERO = bytes(16)  # backs every placeholder: each of its entries reads 0
 
 
 def _compile(e, rec: Recurrence, eq_name: str):

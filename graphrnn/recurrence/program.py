@@ -53,7 +53,7 @@ from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
 from .scan import CONST, OP, Tape, _operand
 from .spec import LOSSES, Call, references, walk
-from .stepcode import INTO, StepCode
+from .stepcode import INTO, StepCode, placeholder_of
 from .unroll import key
 
 _MATMUL = REGISTRY["matmul"]
@@ -68,8 +68,6 @@ PARAM, VAR, CONTEXT = "param", "var", "context"
 CHUNK_COLUMNS = 1024
 #: and the widest array of a chunk stays below this size
 CHUNK_BYTES = 1 << 22
-
-_ZERO = bytes(16)  # backs the placeholders of values no VJP reads
 
 
 class NotCompilable(Exception):
@@ -764,7 +762,7 @@ def _prune(outs, keep):
     for i, k in enumerate(keep):
         if not k:
             o = outs[i]
-            outs[i] = np.ndarray(o.shape, o.dtype, buffer=_ZERO, strides=(0,) * o.ndim)
+            outs[i] = placeholder_of(o.shape, o.dtype)
     return outs
 
 
