@@ -17,6 +17,8 @@ from .errors import GraphrnnError
 _COMMAND_MODULES = {
     "render": ("graphrnn.render.command", "draw the folded or unfolded graph (svg, png, pdf, dot)"),
     "verify": ("graphrnn.verify.command", "check BPTT step by step: engine vs book vs finite differences"),
+    "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, derived symbolically"),
+    "export": ("graphrnn.export.command", "write a recurrence as standalone PyTorch or JAX code"),
     "demo": ("graphrnn.demo", "the bundled example: draw fig. 10.3 and verify its BPTT"),
 }
 
