@@ -32,7 +32,7 @@ from graphrnn import zoo
 RTOL = 1e-10
 #: fig. 10.2 has no output: an mse readout gives it a loss (and gradients to compare)
 FIG10_2_LOSS = "\ntarget z: H\nL[t] = mse(h[t], z[t])\nloss L\n"
-RANDOM = settings(max_examples=80, deadline=None, database=None, derandomize=True,
+RANDOM = settings(max_examples=50, deadline=None, database=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.filter_too_much])
 
@@ -213,6 +213,58 @@ def test_zoo_checkpointed_gradients_match_the_interpreter(name):
     data = rec.random_inputs(T, batch=2, seed=11)
     ref = Reference(text, data, random_params(rec, seed=5, scale=1.5), T)
     compare(rec, ref, copies=False, checkpoint=3)
+
+
+#: one spec with every construct at once: delays 2 and 3, a backward state reading the forward one
+#: at t+2, a learned initial state, a context, a gated product, one-hot feedback, an equation at tau
+KITCHEN_SINK = """
+size H = 3, G = 2, I = 2, C = 2, K = 3
+input    x: I
+context  c: C
+target   y: class K
+target   z: G
+init     x = zero
+init     y = zero
+feedback y[t] = argmax(o[t])
+state    h: H = learned
+state    g: G = zero
+h[t] = sigmoid(Wf @ h[t-1] + Uf @ x[t]) * tanh(W2 @ h[t-2] + W3 @ h[t-3] + U @ x[t-1] + R @ c + Y @ one_hot(y[t-1]))
+g[t] = tanh(Wg @ g[t+1] + A @ h[t+2] + B.T @ x[t+1])
+o[t] = c0 + V @ h[t]
+q[tau] = Q @ g[tau-1] + P @ h[tau]
+L[t] = cross_entropy(o[t], y[t]) + mse(g[t], z[t])
+M[tau] = mse(q[tau], z[tau])
+loss L, M
+"""
+
+
+#: forwards in time only, with delays up to 3, a learned state, a context and data at t-1 and t+1:
+#: what the compiled program runs today (the kitchen sink takes the engine's fast path)
+DELAYS = """
+size H = 3, S = 2, I = 2, C = 2, K = 3
+input   x: I
+context c: C
+target  y: class K
+init    x = zero
+state   h: H = learned
+state   s: S = zero
+h[t] = tanh(W @ h[t-1] + W2 @ h[t-2] + U @ x[t] + R @ c)
+s[t] = sigmoid(A @ s[t-3] + B @ h[t-2] + U2 @ x[t+1]) * tanh(D @ x[t-1] + b)
+o[t] = c0 + V @ h[t] + V2 @ s[t]
+L[t] = cross_entropy(o[t], y[t])
+"""
+
+
+@pytest.mark.parametrize("copies", [True, False], ids=["copies", "fast"])
+@pytest.mark.parametrize("text, mode", [(KITCHEN_SINK, "teacher"), (KITCHEN_SINK, "free"), (DELAYS, "teacher")],
+                         ids=["kitchen_sink-teacher", "kitchen_sink-free", "delays-teacher"])
+def test_every_construct_matches_the_interpreter(text, mode, copies):
+    rec = gr.Recurrence(text)
+    assert rec.learned_inits() == {"h": "h0"}
+    T = 7
+    data = rec.random_inputs(T, batch=3, seed=2)
+    ref = Reference(text, data, random_params(rec, seed=4, scale=1.5), T, mode)
+    compare(rec, ref, copies=copies)
 
 
 # ------------------------------------------------------------------------------ random recurrences
