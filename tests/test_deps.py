@@ -50,7 +50,7 @@ def test_present_dependencies_are_returned(monkeypatch):
 
 def test_the_torch_comparisons_fail_under_ci_without_torch(tmp_path):
     """End to end: the PyTorch comparisons, run with torch made unimportable and CI=true, fail
-    the run (exit code 2: an error while collecting), where pytest.importorskip would skip."""
+    the run (an error while collecting), where pytest.importorskip would skip."""
     block = ("import sys; sys.modules['torch'] = None; import pytest; "
              "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests/engine/test_against_torch.py']))")
     env = {**os.environ, "CI": "true", "PYTHONPATH": str(REPO)}
@@ -58,7 +58,3 @@ def test_the_torch_comparisons_fail_under_ci_without_torch(tmp_path):
                           timeout=300)
     assert done.returncode not in (0, 5), done.stdout[-2000:]  # 5: nothing collected
     assert "CI=true: torch is not available" in done.stdout, done.stdout[-2000:]
-    env["CI"] = ""
-    done = subprocess.run([sys.executable, "-c", block], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode in (0, 5) and "skipped" in done.stdout, done.stdout[-2000:]
