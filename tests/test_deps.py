@@ -58,3 +58,19 @@ def test_the_torch_comparisons_fail_under_ci_without_torch(tmp_path):
                           timeout=300)
     assert done.returncode not in (0, 5), done.stdout[-2000:]  # 5: nothing collected
     assert "CI=true: torch is not available" in done.stdout, done.stdout[-2000:]
+
+
+def test_every_required_module_is_installed_by_the_test_command():
+    """Each ``require("X")`` of the tests names a package of pyproject's ``test`` extra, which the
+    README's test command (``bash dev test``) installs: so CI has it, and the rule above never fires there."""
+    import re
+    import tomllib
+
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    installed = {re.split(r"[<>=!~ \[]", req, maxsplit=1)[0].lower() for req in extra["test"]}
+    required = set()
+    for path in (REPO / "tests").rglob("*.py"):
+        if path.name not in ("_deps.py", "test_deps.py"):  # the helper and its own tests
+            required |= set(re.findall(r"""\brequire\(["']([\w.]+)["']\)""", path.read_text(encoding="utf-8")))
+    assert {"torch", "matplotlib", "nbformat", "nbclient", "ipykernel"} <= required
+    assert required <= installed, f"add {sorted(required - installed)} to the test extra of pyproject.toml"
