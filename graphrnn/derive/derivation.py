@@ -360,7 +360,15 @@ class _Builder:
         else:  # every step t reads u[τ + r]: one step of u gets the sum over t
             term = Term(S.StepSum(ONE_STEP, TAU, g), consumer, ref.text, r, u_step, u_step,
                         S.StepSum(ONE_STEP, TAU, jac))
-        self.var_terms.setdefault(ref.name, []).append(term)
+        terms = self.var_terms.setdefault(ref.name, [])
+        for other in terms:  # one term per consumer and step, as eq. 10.20 sums them
+            if (other.consumer, other.offset, other.lo, other.hi) == (term.consumer, term.offset, term.lo, term.hi) \
+                    and isinstance(other.expr, S.StepSum) == isinstance(term.expr, S.StepSum):
+                other.expr = S.add(other.expr, term.expr) if not isinstance(term.expr, S.StepSum) else S.StepSum(
+                    term.expr.lo, term.expr.hi, S.add(other.expr.body, term.expr.body))
+                other.use = f"{other.use}, {term.use}"
+                return
+        terms.append(term)
 
     def no_gradient(self, call: Call, operand, consumer: str, anchor: str) -> None:
         """A remark: the values below ``operand`` get no gradient through ``call``."""
