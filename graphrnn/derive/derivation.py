@@ -190,17 +190,19 @@ class Derivation:
         return f"<Derivation of {self.rec.name} ({self.mode} mode): {len(self.equations)} equations>"
 
     # ------------------------------------------------------------------ numbers
-    def evaluate(self, run):
+    def evaluate(self, run, downstream=None):
         """The gradients of ``run`` computed from these equations with numpy, from ``run.values``
         and the parameters only (no engine tensor, no engine VJP rule).
 
         Returns a :class:`~graphrnn.derive.numeric.Gradients`: a dict keyed as ``run.grads``
         is (``"h[3]"``, ``"W"``), with ``.copies[P][t]`` the dummy copies' terms and
-        ``.terms(name, t)`` each equation's terms with their numbers.
+        ``.terms(name, t)`` each equation's terms with their numbers.  With ``downstream``
+        (e.g. ``run.grads``) each equation reads its consumers' gradients from there: one
+        step of BPTT at a time (see :func:`~graphrnn.derive.numeric.evaluate`).
         """
         from .numeric import evaluate
 
-        return evaluate(self, run)
+        return evaluate(self, run, downstream)
 
 
 # ------------------------------------------------------------------------------ building
