@@ -161,6 +161,14 @@ def _rows_of(e, rec: Recurrence):
     return None
 
 
+def _where(eq, rec: Recurrence) -> str:
+    """How an error names the equation: "the equation of h", or "the feedback line of y"."""
+    var = rec.variables.get(eq.name)
+    if var is not None and var.kind == "fed":
+        return f"the feedback line of {var.feedback_of}"
+    return f"the equation of {eq.name}"
+
+
 def _prepare(expr, rec: Recurrence, eq):
     """The equation's tree ready to print: ``one_hot(y)`` gets its number of classes as a second argument
     (``one_hot(y, 4)``); ``+x`` is ``x``; what cannot be exported is refused here."""
@@ -175,7 +183,7 @@ def _prepare(expr, rec: Recurrence, eq):
                    _prepare(expr.right, rec, eq))
     if isinstance(expr, Call):
         if expr.fn == "sample":
-            raise _refuse(f"`{expr.text}` in the equation of {eq.name}: sample() draws from graphrnn's own random "
+            raise _refuse(f"`{expr.text}` in {_where(eq, rec)}: sample() draws from graphrnn's own random "
                           f"number generator, which PyTorch and JAX cannot reproduce, so the exported loss would "
                           f"not equal graphrnn's; export with argmax(...) instead, or run it in graphrnn",
                           eq, eq.name, rec)
@@ -188,7 +196,7 @@ def _prepare(expr, rec: Recurrence, eq):
                 inner = arg.args[0] if isinstance(arg, Call) and arg.args else arg
                 classes = _rows_of(inner, rec)
             if not classes:
-                raise _refuse(f"`{expr.text}` in the equation of {eq.name}: cannot tell how many classes "
+                raise _refuse(f"`{expr.text}` in {_where(eq, rec)}: cannot tell how many classes "
                               f"one_hot has; write one_hot of a class-label variable", eq, eq.name, rec)
             args = (args[0], Num(expr.line, expr.col, str(classes), float(classes)))
         return Call(expr.line, expr.col, expr.text, expr.fn, args)

@@ -195,9 +195,9 @@ class _JaxPrinter:
         per_step = [d for d in p.data if d.kind != "context"]
         body.append("if T is None:  # the longest unroll the data covers (a variable read at t+k needs k more steps)")
         if per_step:
-            body.append("    T = min(" + ", ".join(
-                f"len({ns[d.name]})" + (f" - {d.ahead}" if d.ahead > 0 else f" + {-d.ahead}" if d.ahead < 0 else "")
-                for d in per_step) + ("," if len(per_step) == 1 else "") + ")")
+            lengths = [f"len({ns[d.name]})" + (f" - {d.ahead}" if d.ahead > 0 else f" + {-d.ahead}" if d.ahead < 0
+                                                 else "") for d in per_step]
+            body.append("    T = " + (lengths[0] if len(lengths) == 1 else "min(" + ", ".join(lengths) + ")"))
         else:
             body.append("    raise ValueError(\"no per-step data to take the number of steps from; pass T\")")
         body.append("if T < 1:")

@@ -189,7 +189,7 @@ class _TorchPrinter:
         body = []
         if p.params:
             locals_ = ", ".join(ns[n] for n in p.params)
-            body.append(f"{locals_}{',' if len(p.params) == 1 else ''} = "
+            body.append(f"{locals_} = "
                         + ", ".join(f"self.{n}" if n.isidentifier() else f"getattr(self, {n!r})" for n in p.params)
                         + "  # the spec's parameters")
             body.append("dtype, device = self.{0}.dtype, self.{0}.device".format(next(iter(p.params))))
@@ -207,9 +207,9 @@ class _TorchPrinter:
         per_step = [d for d in p.data if d.kind != "context"]
         body.append("if T is None:  # the longest unroll the data covers (a variable read at t+k needs k more steps)")
         if per_step:
-            body.append("    T = min(" + ", ".join(
-                f"len({ns[d.name]})" + (f" - {d.ahead}" if d.ahead > 0 else f" + {-d.ahead}" if d.ahead < 0 else "")
-                for d in per_step) + ("," if len(per_step) == 1 else "") + ")")
+            lengths = [f"len({ns[d.name]})" + (f" - {d.ahead}" if d.ahead > 0 else f" + {-d.ahead}" if d.ahead < 0
+                                                 else "") for d in per_step]
+            body.append("    T = " + (lengths[0] if len(lengths) == 1 else "min(" + ", ".join(lengths) + ")"))
         else:
             body.append("    raise ValueError(\"no per-step data to take the number of steps from; pass T\")")
         body.append("if T < 1:")
