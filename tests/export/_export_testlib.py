@@ -7,6 +7,7 @@ skip); elsewhere it skips with the reason.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import types
@@ -36,6 +37,17 @@ def jax_x64():
     jax = require("jax")
     jax.config.update("jax_enable_x64", True)
     return jax
+
+
+def imports(source: str) -> set[str]:
+    """The top-level packages an exported file imports (anywhere in it)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found.add((node.module or "").split(".")[0])
+    return found
 
 
 def load_source(source: str, name: str = "exported"):

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import ast
-
 import numpy as np
 import pytest
-from _export_testlib import compare, jax_loss_and_grads, load_source, require, torch_loss_and_grads
+from _export_testlib import compare, imports, jax_loss_and_grads, load_source, require, torch_loss_and_grads
 from _rec_testlib import load, zoo_specs
 
 import graphrnn as gr
 
 ZOO = zoo_specs()
-
-
-def imports(source: str) -> set[str]:
-    """The top-level packages an exported file imports (anywhere in it)."""
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            found.add((node.module or "").split(".")[0])
-    return found
 
 
 def _setup(rec, T=5, batch=3, seed=0):
