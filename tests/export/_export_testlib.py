@@ -57,15 +57,15 @@ def load_source(source: str, name: str = "exported"):
     return module
 
 
-def assert_close(what: str, got, want, rtol: float = RTOL) -> None:
+def assert_close(what: str, got, want, rtol: float = RTOL, reference: str = "graphrnn's") -> None:
     """``got`` equals ``want`` to ``rtol`` relative to the largest entry of ``want`` (a tiny absolute floor
     for gradients that are exactly zero, such as a parameter the loss does not reach)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{what}: shape {got.shape}, graphrnn's {want.shape}"
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, {reference} {want.shape}"
     scale = max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-300)
     err = float(np.max(np.abs(got - want))) if want.size else 0.0
-    assert err <= rtol * scale + 1e-300, f"{what}: differs from graphrnn's by {err:.3g} (relative {err / scale:.3g})"
+    assert err <= rtol * scale + 1e-300, f"{what}: differs from {reference} by {err:.3g} (relative {err / scale:.3g})"
 
 
 def torch_loss_and_grads(source: str, params, data, T=None):
