@@ -19,7 +19,7 @@ again.  Whatever cannot be exported raises :class:`ExportError` naming the const
 >>> import graphrnn as gr
 >>> program = lower(gr.load("fig10_11"))
 >>> [(loop.direction, [d.name for d in loop.defs]) for loop in program.loops]
-[(1, ['h']), (-1, ['g']), (1, ['o', 'L'])]
+[(1, ['h']), (-1, ['g', 'o', 'L'])]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ functions differ between PyTorch and JAX, and each target says how it prints the
 >>> from graphrnn.recurrence.spec import parse_equation
 >>> eq = parse_equation("h[t] = tanh(b + W @ h[t-1]) * -(x[t] - 1) ** 2", 1)
 >>> expression(eq.expr, lambda ref: f"{ref.name}{ref.offset}", str, lambda fn, args: f"{fn}({', '.join(args)})")
-'tanh(b + W @ h-1) * -(x0 - 1) ** 2'
+'tanh(b + W @ h-1) * -(x0 - 1.0) ** 2.0'
 """
 
 from __future__ import annotations
