@@ -24,7 +24,7 @@ _HELPERS = {
     "cross_entropy": '''
 def cross_entropy(o, y):
     """-log softmax(o)[y] for each column (each sequence), summed over the batch (eqs. 10.11-10.12)."""
-    return -torch.log_softmax(o, 0).gather(0, y[None]).sum()
+    return torch.nn.functional.cross_entropy(o.T, y, reduction="sum")  # torch wants one row per sequence
 ''',
     "mse": '''
 def mse(a, z):
