@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -62,3 +63,30 @@ def test_export_is_listed_by_the_command_line():
 def test_export_needs_a_target():
     with pytest.raises(SystemExit):
         main(["export", "fig10_3"])
+
+
+def test_the_written_file_runs_where_graphrnn_cannot_be_imported(tmp_path):
+    """Standalone: a fresh, isolated interpreter with `import graphrnn` made impossible runs the file."""
+    require("torch")
+    out = tmp_path / "model.py"
+    assert main(["export", "fig10_9", "--to", "torch", "-o", str(out)]) == 0
+    rec = gr.load("fig10_9")
+    params, data = rec.init_params(seed=4), rec.random_inputs(5, batch=3, seed=4)
+    np_file = tmp_path / "arrays.npz"
+    import numpy as np
+
+    np.savez(np_file, **{f"p_{k}": v for k, v in params.items()}, **{f"d_{k}": v for k, v in data.items()})
+    script = (
+        "import sys; sys.modules['graphrnn'] = None\n"  # any `import graphrnn` now fails
+        "import importlib.util, numpy as np\n"
+        f"spec = importlib.util.spec_from_file_location('model', {str(out)!r})\n"
+        "model = importlib.util.module_from_spec(spec); spec.loader.exec_module(model)\n"
+        f"a = np.load({str(np_file)!r})\n"
+        "params = {k[2:]: a[k] for k in a.files if k.startswith('p_')}\n"
+        "data = {k[2:]: a[k] for k in a.files if k.startswith('d_')}\n"
+        "print(repr(model.make_model(params)(data).item()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_close("loss", float(done.stdout.strip()), rec.run(data, params=params).loss)
