@@ -121,9 +121,8 @@ class _TorchPrinter:
                "PARAMETERS = {" + ", ".join(f"{n!r}: {s!r}" for n, s in p.params.items()) + "}", ""]
         for fn, text in _HELPERS.items():
             if p.uses(fn):
-                out.append(text.strip("\n"))
-                out.append("")
-        out += [_STEPS.strip("\n"), "", ""]
+                out += ["", text.strip("\n"), ""]
+        out += ["", _STEPS.strip("\n"), "", ""]
         out += self._model()
         out += ["", "", "def make_model(params):",
                 '    """The recurrence as a torch.nn.Module holding ``params`` (name -> array of the shape in '
