@@ -15,6 +15,7 @@ from .recurrence import Recurrence, Run, Unrolled
 from .zoo import load
 from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
+from . import export  # noqa: E402  (standalone PyTorch / JAX code, as gr.export.to_torch / to_jax)
 
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [
