@@ -1,6 +1,6 @@
 """What the export tests share: the references they need, loading an exported file, and the comparison.
 
-``require("torch")`` is this folder's own stand-in for a shared helper: under ``CI=true`` a missing reference
+``require("torch")`` is the suite's shared helper (``tests/_deps.py``): under ``CI=true`` a missing reference
 FAILS the test (the test command installs torch and jax, so a missing one is a broken setup, not a reason to
 skip); elsewhere it skips with the reason.
 """
@@ -16,20 +16,10 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
+from _deps import require  # noqa: F401  (re-exported for the test modules)
 
 #: the agreement the issue asks for: loss and every gradient within 1e-10, relative, in float64
 RTOL = 1e-10
-
-
-def require(module: str):
-    """Import ``module``; fail under CI=true if it is missing, skip with the reason otherwise."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{module} is a reference of the export tests and must be installed in CI "
-                        f"(pip install -e '.[test]'): {exc}")
-        pytest.skip(f"{module} is not installed ({exc}); pip install -e '.[test]' to run this comparison")
 
 
 def jax_x64():
