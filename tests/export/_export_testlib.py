@@ -8,12 +8,9 @@ skip); elsewhere it skips with the reason.
 from __future__ import annotations
 
 import ast
-import importlib
-import os
 import types
 
 import numpy as np
-import pytest
 
 import graphrnn as gr
 from _deps import require  # noqa: F401  (re-exported for the test modules)
