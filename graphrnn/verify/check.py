@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from ..errors import DataError, GraphrnnError, SpecError
-from ..recurrence.evaluate import _check_data, _check_params
+from ..runtime import check_data as _check_data, check_params as _check_params
 from ..recurrence.unroll import key
 from .book import EQ_10_21_NOTE, PARAM_EQUATIONS, book_gradients, match_standard_rnn
 from .perturb import EPS, Perturbed

@@ -51,15 +51,16 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from .scan import CONST, OP, Tape, _operand
-from .spec import LOSSES, Call, references, walk
+from ..errors import DataError, SpecError
+from ..recurrence.spec import LOSSES, Call, references, walk
+from ..recurrence.unroll import key
+from .result import NO_LOSS, NodeMap, Run, StepLosses
 from .stepcode import INTO, StepCode, placeholder_of
-from .unroll import key
+from .tape import CONST, IN, OP, Tape, operand as _operand
 
 _MATMUL = REGISTRY["matmul"]
 #: functions whose value is not a registry op of their operands (a draw, a choice, a fed-back value)
 UNTRACEABLE = {"argmax", "sample", "feed"}
-IN = "in"  # a tape operand read from the tape's inputs (scan.Tape's name for it)
 PARAM, VAR, CONTEXT = "param", "var", "context"
 
 #: a stage computed for many steps at once runs over chunks of about this many columns (steps × batch):
@@ -156,8 +157,12 @@ class _Stage:
 class Program:
     """A compiled run of ``rec`` over ``T`` steps and a batch of ``B`` (see the module's doc)."""
 
-    def __init__(self, rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode):
-        self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(dtype), mode
+    def __init__(self, plan):
+        """Compile ``plan`` (a :class:`~.runner.RunPlan` without dummy copies); raises
+        :class:`NotCompilable` when the recurrence needs the taped strategy."""
+        rec, eqs, blocks, batched, compiled = plan.rec, plan.eqs, plan.blocks, plan.batched, plan.compiled
+        T, B, data, params = plan.T, plan.batch, plan.data, plan.params
+        self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(plan.dtype), plan.mode
         self.param_shapes = {n: a.shape for n, a in params.items()}
         self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
         self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
@@ -360,9 +365,7 @@ class Program:
             k, j = operands[1]
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
-        code = StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
-                        stage.reuse[name], stage.assign[name], stage.chain[name], self._stored_gradients(stage, name))
-        return code
+        return StepCode(stage, name, self.layouts, self.B, views, self._stored_gradients(stage, name))
 
     def _stored_gradients(self, stage, name) -> dict[int, str]:
         """For each ``W @ v`` whose ∇W is deferred, the variable whose gradient buffer already holds its
@@ -527,8 +530,10 @@ class Program:
             else:
                 dest += g
 
-    def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b):
-        """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once)."""
+    def _tape_backward(self, stage, name, g_root, replayed, ws, grads, a, b):
+        """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once);
+        ``replayed`` is what its forward pass kept: ``(inputs, outputs, saved)``."""
+        inputs, outs, saveds = replayed
         tape, specs, write = stage.tapes[name], stage.inputs[name], stage.assign[name]
         consts = tape.consts
         local: list = [None] * len(tape.ops)
@@ -575,7 +580,7 @@ class Program:
         name = stage.members[0]
         for a, b, inputs, outs, saveds in reversed(records.pop(id(stage))):
             g = ws.grad_steps(name, a, b)
-            self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+            self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     def _backward_steps(self, stage, ws, params, records, grads):
         step, products = {}, []
@@ -609,9 +614,13 @@ class Program:
                 kept.append((stage, name, inputs, outs, saveds))
             for stage, name, inputs, outs, saveds in reversed(kept):
                 g = ws.grad_steps(name, a, b)
-                self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+                self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     # ------------------------------------------------------------------ reading it
+    def kept_bytes(self) -> int:
+        """The bytes of the workspaces this program keeps for its next runs."""
+        return sum(a.nbytes for ws in self._pool for a in ws.arrays)
+
     def describe(self) -> str:
         """The stages in order, what each computes and how, and the buffers."""
         T, B = self.T, self.B
@@ -652,6 +661,62 @@ class Program:
                 t, _, m = min(found)
                 return key(m, t)
         return None
+
+
+def run_compiled(program, plan) -> Run:
+    """Run ``plan`` through its compiled ``program`` and wrap the workspace as a :class:`Run`
+    (lent to it: the next run takes another workspace while this Run or one of its arrays lives)."""
+    rec, T, mode, data, param_arrays, backward = plan.rec, plan.T, plan.mode, plan.data, plan.params, plan.backward
+    has_loss = any(n in program.layouts for n in rec.losses)
+    if backward and not has_loss:
+        raise SpecError(NO_LOSS.format(rec.name))
+    ws, loss, grads = program.run(param_arrays, data, backward)
+    if not has_loss:
+        loss = float("nan")  # as on the engine: there is nothing to sum
+    elif not np.isfinite(loss):
+        bad = program.first_non_finite(ws) or "the loss"
+        ws.release()
+        raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
+                        f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
+    fixed_values = dict(param_arrays)
+    value_steps: dict = {}
+    grad_steps: dict = {}
+    for n, series in data.items():
+        if rec.variables[n].kind == "context":
+            fixed_values[n] = series
+        else:
+            value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
+    learned = rec.learned_inits()
+    for n, lay in program.layouts.items():
+        var = rec.variables.get(n)
+        if var is None:
+            continue  # an internal split-off term (equations.fast_equations)
+        inside = range(1, T + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
+        for s in range(lay.lo, lay.hi + 1):
+            if s not in inside:  # an initial value, as the engine names it
+                fixed_values[key(n, s)] = param_arrays[learned[n]] if n in learned else ws.steps(n, s, s)
+        if lay.kind != "computed":
+            continue
+        scalar = var.shape == ()
+        value_steps[n] = (range(1, T + 1), _workspace_columns(ws.steps, n, scalar, np.sum))
+        if backward:
+            grad_steps[n] = (range(1, T + 1), _workspace_columns(ws.grad_steps, n, scalar, np.mean))
+    leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
+    for n, leaf in leaves.items():
+        leaf.grad = grads[n] if backward else None
+    step_losses = StepLosses(program.step_losses(ws)) if rec.losses else {}
+    run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
+              grad_steps), {}, step_losses, leaves, None, {}, program)
+    ws.lend(run)
+    return run
+
+
+def _workspace_columns(view, name, scalar, reduce):
+    def fetch(t):
+        cols = view(name, t, t)
+        return np.asarray(reduce(cols)) if scalar else cols
+
+    return fetch
 
 
 def _replay(tape, inputs, dest=None, reuse=None, chain=()):

@@ -47,8 +47,11 @@ def _cols(buf_ndim: int, start: str) -> str:
 class StepCode:
     """The generated forward and backward step of one variable of a recurrent stage."""
 
-    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=(), chain=(),
-                 stored_gradient=None):
+    def __init__(self, stage, name, layouts, B, gather_from_view, stored_gradient=None):
+        """``stage`` is the program's recurrent stage (its tape, inputs, backward table and what
+        each op keeps, reuses, writes); ``layouts`` where each variable's steps live."""
+        tape, specs, keep, table = stage.tapes[name], stage.inputs[name], stage.keep[name], stage.tables[name]
+        reuse, write, chain = stage.reuse[name], stage.assign[name], stage.chain[name]
         self.name = name
         self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
         self.params = sorted({s[1] for s in specs if s[0] == PARAM})

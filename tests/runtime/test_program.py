@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
-from graphrnn.recurrence import evaluate, program
+from graphrnn.runtime import program, runner
 
 
 def rel(a, b):
@@ -12,11 +12,11 @@ def rel(a, b):
 
 
 def _engine(rec, *args, **kwargs):
-    evaluate.PROGRAM = False
+    runner.PROGRAM = False
     try:
         return rec.run(*args, **kwargs)
     finally:
-        evaluate.PROGRAM = True
+        runner.PROGRAM = True
 
 
 COMPILED = ["fig10_3", "fig10_4", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
@@ -132,7 +132,7 @@ def test_program_matches_the_engine_fast_path_on_a_long_run():
 def test_ops_said_to_save_nothing_save_nothing():
     """The generated steps keep no saved values for these ops (stepcode.SAVES_NOTHING): check each forward."""
     from graphrnn.engine.ops import REGISTRY
-    from graphrnn.recurrence.stepcode import SAVES_NOTHING
+    from graphrnn.runtime.stepcode import SAVES_NOTHING
 
     rng = np.random.default_rng(0)
     a, b = rng.uniform(0.5, 1.5, (3, 3)), rng.uniform(0.5, 1.5, (3, 3))
