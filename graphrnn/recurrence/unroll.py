@@ -8,7 +8,7 @@ mutually recurrent variables runs forwards in time when its delays are positive,
 backwards when negative (a bidirectional RNN's ``g[t] = f(g[t+1], x[t])``), and
 through a general topological sort when it mixes both.
 
-The engine evaluates that order in :mod:`.evaluate`.
+The runtime (:mod:`graphrnn.runtime`) evaluates that order.
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
     tape.op_ndims = [[p.ndim for p in node.parents] for node in ops]  # per op, its operands' ndims
     tape.out_shapes = [node.shape for node in ops]  # at the traced width (one step)
     tape.out_dtypes = [node.dtype for node in ops]
-    inputs = [node for node in nodes if id(node) in sources]  # in the tape's order (see scan.Tape)
+    inputs = [node for node in nodes if id(node) in sources]  # in the tape's order (see tape.Tape)
     tape.in_shapes, tape.in_dtypes = [node.shape for node in inputs], [node.dtype for node in inputs]
     return tape
 
@@ -415,7 +415,7 @@ class Program:
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
-        For a segment of a longer sequence (memory.py): ``carry`` gives the values before step 1
+        For a segment of a longer sequence (segments.py): ``carry`` gives the values before step 1
         (``{(variable, step <= 0): array}``) instead of the initial values, and then the gradient
         that reaches them is left in the workspace (see :meth:`boundary_grads`) instead of going to
         a learned initial value; ``seed`` adds gradients from later segments to some values

@@ -104,7 +104,7 @@ class StepContext:
         self.initials: dict[tuple[str, int], Tensor] = {}
         self.batch = next(iter(batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
-        self.stacked_mode = False  # see batched.Stacked
+        self.stacked_mode = False  # see stacked.Stacked
         self.lean = False  # release what no VJP reads (the fast path; see _release)
         self.scan = True  # on the fast path, run recurrent blocks as one op (scan.py)
         self.scans: list = []
@@ -304,7 +304,7 @@ def _labels(x) -> np.ndarray:
 
 
 # Losses: one number per step, summed over the sequences of the batch (eq. 10.13); when
-# all steps are computed at once (batched.Stacked), one number per column instead.
+# all steps are computed at once (stacked.Stacked), one number per column instead.
 
 
 def _mse(ctx, x, y):
