@@ -57,9 +57,10 @@ def compiled(rec, eqs: dict, tag, compile_expression) -> dict:
 def program(plan, build):
     """The compiled program for this kind of run (``build(plan)``, or None when it cannot be compiled).
 
-    Kept per (mode, T, batch, dtype, data shapes); the most recently used last."""
+    Kept per (mode, T, batch, dtype, lean, data shapes); the most recently used last."""
     cache = _slot(plan.rec)["programs"]
-    tag = (plan.mode, plan.T, plan.batch, plan.dtype.str, tuple(sorted((n, a.shape) for n, a in plan.data.items())))
+    tag = (plan.mode, plan.T, plan.batch, plan.dtype.str, plan.lean,
+           tuple(sorted((n, a.shape) for n, a in plan.data.items())))
     if tag in cache:
         cache[tag] = cache.pop(tag)
         return cache[tag]

@@ -42,6 +42,7 @@ fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
 
 from __future__ import annotations
 
+import bisect
 import sys
 import threading
 import weakref
@@ -134,10 +135,14 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
 class _Layout:
     """Where a variable's steps live: steps ``lo..hi`` side by side, ``B`` columns each."""
 
-    __slots__ = ("name", "shape", "dtype", "lo", "hi", "kind")
+    __slots__ = ("name", "shape", "dtype", "lo", "hi", "kind", "window", "direct")
 
     def __init__(self, name, shape, dtype, lo, hi, kind):
         self.name, self.shape, self.dtype, self.lo, self.hi, self.kind = name, shape, dtype, lo, hi, kind
+        #: a lean program keeps only one chunk of this variable's steps (see Program.lean)
+        self.window = False
+        #: and reads this data variable straight from the caller's array (steps on axis 0), no copy
+        self.direct = False
 
 
 class _Stage:
@@ -163,6 +168,8 @@ class Program:
         rec, eqs, blocks, batched, compiled = plan.rec, plan.eqs, plan.blocks, plan.batched, plan.compiled
         T, B, data, params = plan.T, plan.batch, plan.data, plan.params
         self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(plan.dtype), plan.mode
+        #: keep per step only what the backward pass reads (a long run; see _open_windows)
+        self.lean = bool(getattr(plan, "lean", False))
         self.param_shapes = {n: a.shape for n, a in params.items()}
         self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
         self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
@@ -198,11 +205,15 @@ class Program:
                 stage.chain[m] = dest_chain(stage.tapes[m], stage.reuse[m])
                 stage.tables[m] = self._backward_table(stage, m)
         self._plan_assignments()
+        self._mark_tail()
+        self.tail = [s for s in self.stages if s.fused]
+        self.tail_chunks = self._chunks(*self.tail) if self.tail else []
+        if self.lean:
+            self._open_windows()
         for stage in self.stages:
             for m in stage.members:
                 if stage.kind == "steps":
                     stage.code[m] = self._step_code(stage, m)
-        self._mark_tail()
         self._pool: list[_Workspace] = []
         self._lock = threading.Lock()
 
@@ -305,6 +316,25 @@ class Program:
         for stage in tail:
             stage.fused = True
 
+    def _open_windows(self):
+        """A lean program keeps one chunk of the fused tail's variables (the outputs and losses) and
+        of the data only the tail reads: no VJP of an earlier stage reads them, so they are computed,
+        differentiated and dropped chunk by chunk, and recomputed when a Run's values are read."""
+        tail = {s.members[0] for s in self.tail}
+        readers: dict[str, list] = {}
+        for stage in self.stages:
+            for m in stage.members:
+                for spec in stage.inputs[m]:
+                    if spec[0] == VAR:
+                        readers.setdefault(spec[1], []).append(m)
+        stepped = {m for s in self.stages if s.kind == "steps" for m in s.members}
+        for name, lay in self.layouts.items():
+            if name in tail or (lay.kind == "data" and readers.get(name) and set(readers[name]) <= tail):
+                lay.window = True
+            elif (lay.kind == "data" and readers.get(name) and set(readers[name]) <= stepped
+                  and 1 <= lay.lo and lay.hi <= self.data_lengths[name]):
+                lay.direct = True  # read one step at a time by the recurrence: (rows, B) = series[t - 1]
+
     # ------------------------------------------------------------------ backward bookkeeping
     def _wants(self, spec) -> bool:
         if spec[0] == PARAM:
@@ -321,7 +351,7 @@ class Program:
             op, operands, attrs = tape.ops[i]
             wants = tuple(True if k == OP else k == IN and self._wants(specs[j]) for k, j in operands)
             defer = None
-            if (stage.kind == "steps" and op is _MATMUL and wants[0] and operands[0][0] == IN
+            if (stage.kind == "steps" and not self.lean and op is _MATMUL and wants[0] and operands[0][0] == IN
                     and specs[operands[0][1]][0] == PARAM and tape.op_ndims[i] == [2, 2]):
                 defer = specs[operands[0][1]][1]  # ∇W of W @ v: one product over all steps
                 wants = (False,) + wants[1:]
@@ -427,6 +457,8 @@ class Program:
             ws.steps(name, s, s)[...] = value
         records = {} if backward else None
         grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
+        if self.lean:
+            return self._run_lean(ws, params, records, grads)
         for stage in self.stages:
             if only is not None and not only.intersection(stage.members):
                 continue
@@ -461,8 +493,89 @@ class Program:
         total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses if n in self.layouts)
         return ws, total, grads
 
+    def _run_lean(self, ws, params, records, grads):
+        """:meth:`run` of a lean program (a whole sequence: no carry, seed or loss_from)."""
+        for stage in self.stages:
+            if stage.kind == "steps":
+                self._forward_steps(stage, ws, params, records)
+            elif not stage.fused:
+                self._forward_all(stage, ws, params, records)
+        if grads is not None:
+            ws.clear_grads()
+        ws.losses = np.zeros(self.T)
+        for span in self.tail_chunks:
+            self._tail_chunk(ws, params, span, grads)
+        if grads is not None:
+            for stage in reversed(self.stages):
+                if stage.fused:
+                    continue
+                if stage.kind == "steps":
+                    self._backward_steps(stage, ws, params, records, grads)
+                else:
+                    self._backward_all(stage, ws, records, grads)
+            for var, pname in self.learned.items():
+                lay = self.layouts.get(var)
+                if lay is not None and pname in grads:
+                    grads[pname] += ws.init_grad(lay)
+        total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses
+                    if n in self.layouts and not self.layouts[n].window)
+        return ws, total + float(np.sum(ws.window_losses)), grads
+
+    def _tail_chunk(self, ws, params, span, grads=None, lazy=False):
+        """Steps ``a..b`` of the fused tail in its windows: forward, and backward when ``grads`` is given.
+
+        ``lazy``: recomputing for a Run's values after the run; then nothing outside the tail
+        receives a gradient (``grads`` is a scratch) and the step losses stay as they are."""
+        a, b = span
+        ws.window(a, b)
+        kept = []
+        for stage in self.tail:
+            name = stage.members[0]
+            tape, specs = stage.tapes[name], stage.inputs[name]
+            inputs = self._inputs(specs, ws, params, a, b)
+            outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
+            kept.append((stage, name, (inputs, outs, saveds)))
+        if not lazy:
+            for n in self.losses:
+                if n in self.layouts and self.layouts[n].window:
+                    per_step = ws.steps(n, a, b).reshape(b - a + 1, -1).sum(axis=1)
+                    ws.losses[a - 1:b] += per_step
+                    ws.window_losses.append(float(np.sum(ws.steps(n, a, b))))
+        ws.window_state = (a, grads is not None)
+        if grads is None:
+            return
+        for n in ws.grads:
+            lay = self.layouts[n]
+            if lay.window:
+                g = ws.grad_steps(n, a, b)
+                if n in self.losses:
+                    g[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+                elif n not in self.assigned:
+                    g.fill(0)
+        ws.frozen = lazy
+        try:
+            for stage, name, replayed in reversed(kept):
+                self._tape_backward(stage, name, ws.grad_steps(name, a, b), replayed, ws, grads, a, b)
+        finally:
+            ws.frozen = False
+
+    def window_columns(self, ws, params, name, t, grad: bool):
+        """Step ``t`` of a windowed variable of a lean program (its chunk recomputed when needed; a copy)."""
+        i = bisect.bisect_right([a for a, _ in self.tail_chunks], t) - 1
+        span = self.tail_chunks[i]
+        if ws.window_state != (span[0], grad):
+            scratch = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if grad else None
+            self._tail_chunk(ws, params, span, scratch, lazy=True)
+        return (ws.grad_steps if grad else ws.steps)(name, t, t).copy()
+
     def step_losses(self, ws) -> np.ndarray:
         """The loss of each step 1..T (summed over the batch and the loss variables)."""
+        if self.lean:
+            out = ws.losses.copy()
+            for n in self.losses:
+                if n in self.layouts and not self.layouts[n].window:
+                    out += ws.steps(n, 1, self.T).reshape(self.T, -1).sum(axis=1)
+            return out
         out = np.zeros(self.T)
         for n in self.losses:
             if n in self.layouts:
@@ -520,6 +633,8 @@ class Program:
 
     def _send(self, spec, g, ws, grads, a, b, write=False):
         kind = spec[0]
+        if ws.frozen and kind == VAR and not self.layouts[spec[1]].window:
+            return  # a lazy recomputation leaves the run's gradients alone
         if kind == PARAM:
             acc = grads[spec[1]]
             acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
@@ -554,6 +669,10 @@ class Program:
                     k, j = operands[pos]
                     if wants[pos] and k == IN and j in write and specs[j][0] == VAR:
                         spec = specs[j]
+                        if ws.frozen and not self.layouts[spec[1]].window:
+                            wants = wants[:pos] + (False,) + wants[pos + 1:]
+                            anything = any(wants)
+                            continue
                         dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
                         if pos == 1:
                             np.matmul(args[0].swapaxes(-1, -2), gi, out=dest)  # the matmul VJP's gb
@@ -645,14 +764,18 @@ class Program:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ errors
-    def first_non_finite(self, ws) -> str | None:
+    def first_non_finite(self, ws, params) -> str | None:
         """The first value (in the order the stages ran) holding a NaN or an infinity, as ``"h[3]"``."""
         for stage in self.stages:
             found = []
             for m in stage.members:
                 if m not in self.rec.variables:
                     continue  # a split-off term: the variable it feeds is named instead
-                bad = ~np.isfinite(ws.steps(m, 1, self.T))
+                if self.layouts[m].window:
+                    columns = [self.window_columns(ws, params, m, t, False) for t in range(1, self.T + 1)]
+                    bad = ~np.isfinite(np.concatenate(columns, axis=-1))
+                else:
+                    bad = ~np.isfinite(ws.steps(m, 1, self.T))
                 per_step = bad.reshape(-1, self.T, self.B).any(axis=(0, 2)) if bad.ndim == 2 else \
                     bad.reshape(self.T, self.B).any(axis=1)
                 if per_step.any():
@@ -674,7 +797,7 @@ def run_compiled(program, plan) -> Run:
     if not has_loss:
         loss = float("nan")  # as on the engine: there is nothing to sum
     elif not np.isfinite(loss):
-        bad = program.first_non_finite(ws) or "the loss"
+        bad = program.first_non_finite(ws, param_arrays) or "the loss"
         ws.release()
         raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
                         f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
@@ -694,13 +817,22 @@ def run_compiled(program, plan) -> Run:
         inside = range(1, T + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
         for s in range(lay.lo, lay.hi + 1):
             if s not in inside:  # an initial value, as the engine names it
-                fixed_values[key(n, s)] = param_arrays[learned[n]] if n in learned else ws.steps(n, s, s)
+                if n in learned:
+                    fixed_values[key(n, s)] = param_arrays[learned[n]]
+                elif lay.window:  # data outside its steps, read as zeros (init zero)
+                    fixed_values[key(n, s)] = np.zeros(lay.shape, dtype=lay.dtype)
+                else:
+                    fixed_values[key(n, s)] = ws.steps(n, s, s)
         if lay.kind != "computed":
             continue
         scalar = var.shape == ()
-        value_steps[n] = (range(1, T + 1), _workspace_columns(ws.steps, n, scalar, np.sum))
+        values, grads_of = ws.steps, ws.grad_steps
+        if lay.window:  # recomputed chunk by chunk when read (a lean program keeps no copy of every step)
+            values = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, False)  # noqa: E731
+            grads_of = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, True)  # noqa: E731
+        value_steps[n] = (range(1, T + 1), _workspace_columns(values, n, scalar, np.sum))
         if backward:
-            grad_steps[n] = (range(1, T + 1), _workspace_columns(ws.grad_steps, n, scalar, np.mean))
+            grad_steps[n] = (range(1, T + 1), _workspace_columns(grads_of, n, scalar, np.mean))
     leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
     for n, leaf in leaves.items():
         leaf.grad = grads[n] if backward else None
@@ -834,6 +966,16 @@ def _prune(outs, keep):
 # ------------------------------------------------------------------------------ buffers
 
 
+class _Holders:
+    """Weak references to what reads a workspace after its run: the Run and its two mappings."""
+
+    def __init__(self, *holders):
+        self.refs = [weakref.ref(h) for h in holders]
+
+    def alive(self) -> bool:
+        return any(r() is not None for r in self.refs)
+
+
 class _Workspace:
     """The buffers of one run: every variable's steps side by side, and their gradients."""
 
@@ -846,8 +988,12 @@ class _Workspace:
         self.owner = None  # a weak reference to the Run holding this workspace
         self.busy = False  # taken by a run that has not yet handed it on
         self.arrays: list[np.ndarray] = []
+        chunk = max((b - a + 1 for a, b in program.tail_chunks), default=0)
         for name, lay in program.layouts.items():
-            cols = (lay.hi - lay.lo + 1) * B
+            if lay.direct:
+                continue  # the caller's array (see load)
+            steps = chunk + (lay.hi - program.T) + (1 - lay.lo) if lay.window else lay.hi - lay.lo + 1
+            cols = steps * B
             shape = (lay.shape[0], cols) if len(lay.shape) == 2 else (cols,)
             self.values[name] = self._new(shape, lay.dtype)
             self.offsets[name] = lay.lo
@@ -856,6 +1002,11 @@ class _Workspace:
         self.gathered: dict = {}
         self.tiled: dict = {}
         self.contexts: dict = {}
+        self.series: dict = {}  # the data of windowed data variables, copied in chunk by chunk
+        self.losses = None  # a lean program's loss per step
+        self.window_losses: list = []  # and its loss chunk by chunk
+        self.window_state = None  # which chunk the windows hold: (first step, with gradients)
+        self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
         self._baseline = self._refs()
 
     def _new(self, shape, dtype):
@@ -868,13 +1019,14 @@ class _Workspace:
 
     def free(self) -> bool:
         """Whether nobody holds this workspace or a view of one of its arrays."""
-        if self.busy or (self.owner is not None and self.owner() is not None):
+        if self.busy or (self.owner is not None and self.owner.alive()):
             return False
         return self._refs() == self._baseline
 
     def lend(self, run) -> None:
-        """``run`` holds the workspace now: it is free again once ``run`` and its arrays are gone."""
-        self.owner = weakref.ref(run)
+        """``run`` holds the workspace now: it is free again once ``run``, its ``values`` and
+        ``grads`` (which read the buffers when asked) and its arrays are gone."""
+        self.owner = _Holders(run, run.values, run.grads)
         self.busy = False
 
     def release(self) -> None:
@@ -886,8 +1038,17 @@ class _Workspace:
         program, B = self.program, self.program.B
         self.contexts = {n: data[n] for n in program.context_shapes}
         self.tiled = {}
+        self.window_losses = []
+        self.window_state = None
         for name, lay in program.layouts.items():
-            buf = self.values[name]
+            buf = self.values.get(name)
+            if lay.window:
+                if lay.kind == "data":
+                    self.series[name] = data[name]
+                continue
+            if lay.direct:
+                self.values[name] = data[name]
+                continue
             if lay.kind == "data":
                 series = data[name]
                 first, last = max(lay.lo, 1), min(lay.hi, len(series))
@@ -908,11 +1069,34 @@ class _Workspace:
                     else:
                         part.fill(0)
 
+    def window(self, a, b):
+        """Move the windows to steps ``a..b`` (and the steps around them that are read); copy the data in."""
+        program, B = self.program, self.program.B
+        for name, lay in program.layouts.items():
+            if not lay.window:
+                continue
+            lo = a + lay.lo - 1  # the first step the window holds
+            self.offsets[name] = lo
+            if lay.kind != "data":
+                continue
+            buf, series = self.values[name], self.series[name]
+            hi = lo + buf.shape[-1] // B - 1
+            first, last = max(lo, 1), min(hi, len(series))
+            if first > lo or last < hi:
+                buf.fill(0)
+            if lay.dtype.kind != "f":
+                buf[(first - lo) * B:(last - lo + 1) * B] = series[first - 1:last].reshape(-1)
+            else:
+                buf.reshape(lay.shape[0], -1, B)[:, first - lo:last - lo + 1, :] = \
+                    np.moveaxis(series[first - 1:last], 0, 1)
+
     def clear_grads(self, loss_from: int = 1):
         """Zeros where the backward pass adds: everywhere but the steps that are written first."""
         program, B = self.program, self.program.B
         for name, g in self.grads.items():
             lay = program.layouts[name]
+            if lay.window:
+                continue  # chunk by chunk (Program._tail_chunk)
             first = None
             if name in program.assigned:
                 first = 1

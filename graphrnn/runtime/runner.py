@@ -39,6 +39,9 @@ from .result import Run
 
 #: run ``copies=False`` through a compiled program whenever it can (False: the taped engine; for comparisons)
 PROGRAM = True
+#: a compiled run whose buffers for every step would take more than this is *lean*: it keeps per step only
+#: what the backward pass reads (the recurrent states and their gradients), see program.Program.lean
+LEAN_BYTES = 1 << 28
 
 
 @dataclass
@@ -64,6 +67,7 @@ class RunPlan:
     checkpoint: int | None = None
     truncate: tuple[int, int] | None = None
     fast: bool = False
+    lean: bool = False
     eqs: dict = field(default_factory=dict, repr=False)
     blocks: list = field(default_factory=list, repr=False)
     batched: set = field(default_factory=set, repr=False)
@@ -91,14 +95,22 @@ class RunPlan:
         plan.batch = next(iter(batch_sizes(rec, data).values()), 1)
         # segments and copies=False need no dummy copies; overrides need the taped run's nodes
         plan.fast = (not plan.copies or plan.segmented) and not plan.overrides
+        plan.lean = plan.compilable and not plan.segmented and plan.full_bytes() > LEAN_BYTES
         return plan.planned()
+
+    def full_bytes(self) -> int:
+        """About what the buffers of every step would take (values and gradients of the computed variables)."""
+        rows = sum(v.rows or 1 for v in self.rec.variables.values() if v.kind == "computed")
+        return 2 * rows * self.T * self.batch * self.dtype.itemsize
 
     def planned(self) -> "RunPlan":
         """Fill in the equations, blocks, batched variables and compiled expressions (cached on the recurrence)."""
-        self.eqs = cache.equations(self.rec, self.mode, self.fast)
-        self.blocks = cache.blocks(self.rec, self.eqs, self.T, (self.mode, self.fast))
+        # a lean run does not split the data-only terms off (their buffers would hold every step)
+        split = self.fast and not self.lean
+        self.eqs = cache.equations(self.rec, self.mode, split)
+        self.blocks = cache.blocks(self.rec, self.eqs, self.T, (self.mode, split))
         self.batched = batched_members(self.rec, self.eqs, self.blocks) if self.fast else set()
-        self.compiled = cache.compiled(self.rec, self.eqs, (self.mode, self.fast), taped.compile_expression)
+        self.compiled = cache.compiled(self.rec, self.eqs, (self.mode, split), taped.compile_expression)
         return self
 
     @property
@@ -127,7 +139,7 @@ class RunPlan:
     def segment(self, length: int) -> "RunPlan":
         """The plan of a segment of ``length`` steps (its data the first ``length`` steps of this plan's)."""
         part = {n: d if self.rec.variables[n].kind == "context" else d[:length] for n, d in self.data.items()}
-        return replace(self, T=length, data=part, checkpoint=None, truncate=None).planned()
+        return replace(self, T=length, data=part, checkpoint=None, truncate=None, lean=False).planned()
 
     def leaves(self) -> dict[str, Tensor]:
         """The parameters as engine leaves (with a gradient when the run goes backward)."""

@@ -103,6 +103,9 @@ class StepCode:
                     lines.append(f"        i{j} = Q{j}")
                     continue
                 lay = layouts[spec[1]]
+                if lay.direct:  # the caller's data array, steps on axis 0
+                    lines.append(f"        i{j} = {self._var(spec[1])}[t + {spec[2] - 1}]")
+                    continue
                 start = f"(t + {spec[2] - lay.lo}) * B"
                 lines.append(f"        i{j} = {self._var(spec[1])}{_cols(len(lay.shape), start)}")
         lay = layouts[self.name]
