@@ -441,7 +441,7 @@ class Program:
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
-            only=None):
+            only=None, shift: int = 0):
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
@@ -450,9 +450,11 @@ class Program:
         that reaches them is left in the workspace (see :meth:`boundary_grads`) instead of going to
         a learned initial value; ``seed`` adds gradients from later segments to some values
         (``{(variable, step): array}``); only the losses from step ``loss_from`` on are
-        differentiated; a forward pass may compute ``only`` some variables (and what they read)."""
+        differentiated; a forward pass may compute ``only`` some variables (and what they read);
+        the program's step s reads step ``s + shift`` of the data (a segment of a longer sequence,
+        which may read data beside it, ``x[t+1]`` or ``x[t-1]``)."""
         ws = self.workspace(backward)
-        ws.load(params, data)
+        ws.load(params, data, shift)
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
         records = {} if backward else None
@@ -1034,7 +1036,7 @@ class _Workspace:
         self.busy = False
 
     # -- filling
-    def load(self, params, data):
+    def load(self, params, data, shift=0):
         program, B = self.program, self.program.B
         self.contexts = {n: data[n] for n in program.context_shapes}
         self.tiled = {}
@@ -1051,15 +1053,16 @@ class _Workspace:
                 continue
             if lay.kind == "data":
                 series = data[name]
-                first, last = max(lay.lo, 1), min(lay.hi, len(series))
+                first, last = max(lay.lo, 1 - shift), min(lay.hi, len(series) - shift)
                 if first > lay.lo or last < lay.hi:
                     buf.fill(0)
                 if lay.dtype.kind != "f":
-                    buf[(first - lay.lo) * B:(last - lay.lo + 1) * B] = series[first - 1:last].reshape(-1)
+                    buf[(first - lay.lo) * B:(last - lay.lo + 1) * B] = \
+                        series[first + shift - 1:last + shift].reshape(-1)
                 else:
                     rows = lay.shape[0]
                     buf.reshape(rows, -1, B)[:, first - lay.lo:last - lay.lo + 1, :] = \
-                        np.moveaxis(series[first - 1:last], 0, 1)
+                        np.moveaxis(series[first + shift - 1:last + shift], 0, 1)
             elif lay.lo < 1 or lay.hi > program.T:
                 learned = program.learned.get(name)
                 for s in list(range(lay.lo, 1)) + list(range(program.T + 1, lay.hi + 1)):

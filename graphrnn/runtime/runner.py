@@ -40,8 +40,10 @@ from .result import Run
 #: run ``copies=False`` through a compiled program whenever it can (False: the taped engine; for comparisons)
 PROGRAM = True
 #: a compiled run whose buffers for every step would take more than this is *lean*: it keeps per step only
-#: what the backward pass reads (the recurrent states and their gradients), see program.Program.lean
-LEAN_BYTES = 1 << 28
+#: what the backward pass reads (the recurrent states and their gradients), see program.Program.lean.
+#: Below it, the input projections and the ∇W products run over all steps at once (faster for short runs:
+#: the benchmarks' S1-S3 stay below); above it, those buffers measured slower than the step they save
+LEAN_BYTES = 1 << 25
 
 
 @dataclass
@@ -137,8 +139,10 @@ class RunPlan:
         return cache.program(self, _build_program)
 
     def segment(self, length: int) -> "RunPlan":
-        """The plan of a segment of ``length`` steps (its data the first ``length`` steps of this plan's)."""
-        part = {n: d if self.rec.variables[n].kind == "context" else d[:length] for n, d in self.data.items()}
+        """The plan of a segment of ``length`` steps (its data the first ``length`` steps of this plan's,
+        and as many beyond as this plan's data reaches beyond T: a read of ``x[t+1]``)."""
+        part = {n: d if self.rec.variables[n].kind == "context" else d[:length + len(d) - self.T]
+                for n, d in self.data.items()}
         return replace(self, T=length, data=part, checkpoint=None, truncate=None, lean=False).planned()
 
     def leaves(self) -> dict[str, Tensor]:

@@ -30,7 +30,6 @@ import numpy as np
 from .. import engine as E
 from ..engine.tensor import Tensor
 from ..errors import DataError
-from ..recurrence.spec import references
 from .equations import check_segmentable, feeding_names, read_delays
 from .result import NodeMap, Run, StepLosses
 from .taped import StepContext, evaluate_steps, no_cyclic_gc
@@ -194,8 +193,6 @@ def program_segments(plan, delays):
     cannot be compiled (then the caller runs the segments on the engine)."""
     rec, eqs, T, data, params = plan.rec, plan.eqs, plan.T, plan.data, plan.params
     checkpoint, truncate = plan.checkpoint, plan.truncate
-    if any(ref.name not in eqs and ref.offset != 0 for eq in eqs.values() for ref in references(eq.expr)):
-        return None  # data read at other steps than t: a segment would need data from beside it
     spans = _spans(T, checkpoint, truncate)
     if checkpoint:
         pieces = [(a, b) for a, b, _ in spans]
@@ -210,7 +207,6 @@ def program_segments(plan, delays):
         programs[n] = plan.segment(n).program()
         if programs[n] is None:
             return None
-    sliced = {n: d for n, d in data.items() if rec.variables[n].kind == "context"}
 
     held = []
 
@@ -218,9 +214,8 @@ def program_segments(plan, delays):
         """One segment; the workspace of the segment before it is released (its values were copied)."""
         while held:
             held.pop().release()
-        part = dict(sliced)
-        part.update({n: d[a - 1:b] for n, d in data.items() if n not in sliced})
-        got = programs[b - a + 1].run(params, part, backward, **kwargs)
+        # the whole data, read from step a on: a segment may read data beside it (x[t+1], x[t-1])
+        got = programs[b - a + 1].run(params, data, backward, shift=a - 1, **kwargs)
         held.append(got[0])
         return got
 
