@@ -107,8 +107,10 @@ class _Tracer:
         return self._leaf((VAR, name, s), np.zeros(shape, dtype=dtype))
 
 
-def _trace(program, compiled, name, stacked: bool) -> Tape:
+def _trace(program, compiled, name, stacked: bool, at_tau: bool = False) -> Tape:
     tracer = _Tracer(program, stacked)
+    if at_tau:
+        tracer.T = 0  # a reference to tau + k is then traced as the offset k
     with E.enable_grad(), np.errstate(all="ignore"):
         root = compiled[name](tracer, 0)  # traced at t = 0: a reference's step is its offset
     if not isinstance(root, Tensor):
@@ -178,10 +180,13 @@ class Program:
         self.layouts: dict[str, _Layout] = {}
         self._check(rec, eqs, blocks, batched)
         self.stages: list[_Stage] = []
+        self.at_tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for block in blocks:
-            if block.members[0] in batched:
+            if block.members[0] in batched or block.members[0] in self.at_tau:
                 name = block.members[0]
-                tape = _trace(self, compiled, name, stacked=True)
+                # an equation of the last step only (o[tau]) is a stage of one step, T, its references
+                # traced as offsets from T (see _Tracer)
+                tape = _trace(self, compiled, name, stacked=True, at_tau=name in self.at_tau)
                 self._add_layout(name, tape)
                 self.stages.append(_Stage("all", [name], None, {name: tape}, {}))
             else:
@@ -220,18 +225,20 @@ class Program:
     # ------------------------------------------------------------------ compile-time checks
     def _check(self, rec, eqs, blocks, batched):
         fed = {n for n, v in rec.variables.items() if v.kind == "fed"}
+        tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for name, eq in eqs.items():
-            if eq.anchor != "t":
-                raise NotCompilable(f"{name} is anchored at tau")
             if name in fed or fed.intersection(r.name for r in references(eq.expr)):
                 raise NotCompilable(f"{name} feeds back an output")
             for node in walk(eq.expr):
                 if isinstance(node, Call) and node.fn in UNTRACEABLE:
                     raise NotCompilable(f"{name} calls {node.fn}")
-                if getattr(node, "anchor", "t") == "tau":
+                if eq.anchor == "t" and getattr(node, "anchor", "t") == "tau":
                     raise NotCompilable(f"{name} reads a value at tau")
+            for ref in references(eq.expr):
+                if ref.name in tau and ref.offset != 0:
+                    raise NotCompilable(f"{name} reads {ref.text}, a value of the last step at another step")
         for block in blocks:
-            if block.members[0] in batched:
+            if block.members[0] in batched or block.members[0] in tau:
                 continue
             for m in block.members:
                 var = rec.variables.get(m)
@@ -264,7 +271,15 @@ class Program:
         dtype = tape.root_dtype
         if dtype.kind != "f":
             raise NotCompilable(f"{name} is not a float")
-        self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "computed")
+        first = self.T if name in self.at_tau else 1
+        self.layouts[name] = _Layout(name, shape, dtype, first, self.T, "computed")
+
+    def _span(self, name) -> tuple[int, int]:
+        """The steps a computed variable has: 1..T, or T alone for one of the last step (o[tau])."""
+        return (self.T, self.T) if name in self.at_tau else (1, self.T)
+
+    def _stage_chunks(self, stage):
+        return [(self.T, self.T)] if stage.members[0] in self.at_tau else self._chunks(stage)
 
     def _resolve(self, source):
         kind = source[0]
@@ -285,12 +300,13 @@ class Program:
         """Widen each buffer to every step any tape reads (the initial values around 1..T)."""
         T = self.T
         for stage in self.stages:
+            first = T if stage.members[0] in self.at_tau else 1
             for specs in stage.inputs.values():
                 for spec in specs:
                     if spec[0] != VAR:
                         continue
                     lay = self.layouts[spec[1]]
-                    lay.lo, lay.hi = min(lay.lo, 1 + spec[2]), max(lay.hi, T + spec[2])
+                    lay.lo, lay.hi = min(lay.lo, first + spec[2]), max(lay.hi, T + spec[2])
         for lay in self.layouts.values():
             var = self.rec.variables.get(lay.name)
             if lay.kind == "data":
@@ -305,7 +321,7 @@ class Program:
         """The stages after the last recurrence that read each other only at the same step run fused."""
         tail = []
         for stage in reversed(self.stages):
-            if stage.kind != "all":
+            if stage.kind != "all" or stage.members[0] in self.at_tau:
                 break
             tail.append(stage)
         names = {s.members[0] for s in tail}
@@ -380,7 +396,7 @@ class Program:
                         sends.setdefault(spec[1], []).append((m, j, spec[2]))
                 stage.assign.setdefault(m, set())
             for var, got in sends.items():
-                if var not in touched and len(got) == 1 and got[0][2] == 0:
+                if var not in touched and len(got) == 1 and got[0][2] == 0 and stage.members[0] not in self.at_tau:
                     m, j, _ = got[0]
                     stage.assign[m].add(j)
                     self.assigned.add(var)
@@ -473,8 +489,9 @@ class Program:
         if backward:
             ws.clear_grads(loss_from)
             for name in self.losses:
-                if name in ws.grads and loss_from <= self.T:
-                    ws.grad_steps(name, loss_from, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+                first = max(loss_from, self._span(name)[0])
+                if name in ws.grads and first <= self.T:
+                    ws.grad_steps(name, first, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
@@ -492,7 +509,7 @@ class Program:
                 lay = self.layouts.get(var)
                 if lay is not None and pname in grads and carry is None:
                     grads[pname] += ws.init_grad(lay)
-        total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses if n in self.layouts)
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses if n in self.layouts)
         return ws, total, grads
 
     def _run_lean(self, ws, params, records, grads):
@@ -504,6 +521,9 @@ class Program:
                 self._forward_all(stage, ws, params, records)
         if grads is not None:
             ws.clear_grads()
+            for name in self.losses:  # the losses not in a window (those are seeded chunk by chunk)
+                if name in ws.grads and not self.layouts[name].window:
+                    ws.grad_steps(name, *self._span(name))[...] = 1.0
         ws.losses = np.zeros(self.T)
         for span in self.tail_chunks:
             self._tail_chunk(ws, params, span, grads)
@@ -519,7 +539,7 @@ class Program:
                 lay = self.layouts.get(var)
                 if lay is not None and pname in grads:
                     grads[pname] += ws.init_grad(lay)
-        total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses
                     if n in self.layouts and not self.layouts[n].window)
         return ws, total + float(np.sum(ws.window_losses)), grads
 
@@ -576,13 +596,17 @@ class Program:
             out = ws.losses.copy()
             for n in self.losses:
                 if n in self.layouts and not self.layouts[n].window:
-                    out += ws.steps(n, 1, self.T).reshape(self.T, -1).sum(axis=1)
+                    self._add_step_losses(out, ws, n)
             return out
         out = np.zeros(self.T)
         for n in self.losses:
             if n in self.layouts:
-                out += ws.steps(n, 1, self.T).reshape(self.T, -1).sum(axis=1)
+                self._add_step_losses(out, ws, n)
         return out
+
+    def _add_step_losses(self, out, ws, n):
+        a, b = self._span(n)
+        out[a - 1:b] += ws.steps(n, a, b).reshape(b - a + 1, -1).sum(axis=1)
 
     def boundary_grads(self, ws, delays: dict) -> dict:
         """The gradients that reached the values before step 1 (``{(variable, step): array}``)."""
@@ -614,7 +638,7 @@ class Program:
         name = stage.members[0]
         tape, specs, keep = stage.tapes[name], stage.inputs[name], stage.keep[name]
         saved = [] if records is not None and not stage.fused else None
-        for a, b in self._chunks(stage):
+        for a, b in self._stage_chunks(stage):
             inputs = self._inputs(specs, ws, params, a, b)
             outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
             if saved is not None:
@@ -749,7 +773,9 @@ class Program:
         for i, stage in enumerate(self.stages, 1):
             for m in stage.members:
                 ops = ", ".join(op.name for op, _, _ in stage.tapes[m].ops)
-                if stage.kind == "all":
+                if m in self.at_tau:
+                    how = f"at the last step only (T = {T})"
+                elif stage.kind == "all":
                     n = len(self._chunks(*[s for s in self.stages if s.fused] if stage.fused else [stage]))
                     how = (f"all {T} steps at once, in {n} chunk{'s' * (n != 1)}"
                            + (", forward and backward together" if stage.fused else ""))
@@ -776,6 +802,10 @@ class Program:
                 if self.layouts[m].window:
                     columns = [self.window_columns(ws, params, m, t, False) for t in range(1, self.T + 1)]
                     bad = ~np.isfinite(np.concatenate(columns, axis=-1))
+                elif m in self.at_tau:
+                    if not np.all(np.isfinite(ws.steps(m, self.T, self.T))):
+                        found.append((self.T, stage.members.index(m), m))
+                    continue
                 else:
                     bad = ~np.isfinite(ws.steps(m, 1, self.T))
                 per_step = bad.reshape(-1, self.T, self.B).any(axis=(0, 2)) if bad.ndim == 2 else \
@@ -816,7 +846,8 @@ def run_compiled(program, plan) -> Run:
         var = rec.variables.get(n)
         if var is None:
             continue  # an internal split-off term (equations.fast_equations)
-        inside = range(1, T + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
+        first, last = program._span(n)
+        inside = range(first, last + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
         for s in range(lay.lo, lay.hi + 1):
             if s not in inside:  # an initial value, as the engine names it
                 if n in learned:
@@ -832,13 +863,14 @@ def run_compiled(program, plan) -> Run:
         if lay.window:  # recomputed chunk by chunk when read (a lean program keeps no copy of every step)
             values = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, False)  # noqa: E731
             grads_of = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, True)  # noqa: E731
-        value_steps[n] = (range(1, T + 1), _workspace_columns(values, n, scalar, np.sum))
+        value_steps[n] = (inside, _workspace_columns(values, n, scalar, np.sum))
         if backward:
-            grad_steps[n] = (range(1, T + 1), _workspace_columns(grads_of, n, scalar, np.mean))
+            grad_steps[n] = (inside, _workspace_columns(grads_of, n, scalar, np.mean))
     leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
     for n, leaf in leaves.items():
         leaf.grad = grads[n] if backward else None
-    step_losses = StepLosses(program.step_losses(ws)) if rec.losses else {}
+    first = min((program._span(n)[0] for n in rec.losses if n in program.layouts), default=1)
+    step_losses = StepLosses(program.step_losses(ws), first) if rec.losses else {}
     run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
               grad_steps), {}, step_losses, leaves, None, {}, program)
     ws.lend(run)
@@ -1104,11 +1136,11 @@ class _Workspace:
             if name in program.assigned:
                 first = 1
             elif name in program.losses:
-                first = loss_from
+                first = max(loss_from, program._span(name)[0])
             if first is None:
                 g.fill(0)
                 continue
-            g[..., :(first - lay.lo) * B] = 0
+            g[..., :max(first - lay.lo, 0) * B] = 0
             g[..., (program.T + 1 - lay.lo) * B:] = 0
 
     # -- views

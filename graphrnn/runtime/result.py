@@ -70,21 +70,23 @@ class Run:
 
 
 class StepLosses(Mapping):
-    """The loss of each step, ``{t: loss}`` for t = 1..T, kept as one array (not T Python floats)."""
+    """The loss of each step, ``{t: loss}`` for t = ``first``..T, kept as one array (not T Python floats);
+    ``per_step`` holds steps 1..T (a loss of the last step only, ``L[tau]``, has ``first = T``)."""
 
-    def __init__(self, per_step: np.ndarray):
+    def __init__(self, per_step: np.ndarray, first: int = 1):
         self._values = per_step
+        self._first = first
 
     def __getitem__(self, t) -> float:
-        if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and 1 <= t <= len(self._values):
+        if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and self._first <= t <= len(self._values):
             return float(self._values[t - 1])
         raise KeyError(t)
 
     def __iter__(self):
-        return iter(range(1, len(self._values) + 1))
+        return iter(range(self._first, len(self._values) + 1))
 
     def __len__(self) -> int:
-        return len(self._values)
+        return max(len(self._values) - self._first + 1, 0)
 
     def __repr__(self):
         return repr(dict(self))

@@ -193,6 +193,8 @@ def program_segments(plan, delays):
     cannot be compiled (then the caller runs the segments on the engine)."""
     rec, eqs, T, data, params = plan.rec, plan.eqs, plan.T, plan.data, plan.params
     checkpoint, truncate = plan.checkpoint, plan.truncate
+    if any(eq.anchor == "tau" for eq in eqs.values()):
+        return None  # o[tau] is the sequence's last step, not each segment's
     spans = _spans(T, checkpoint, truncate)
     if checkpoint:
         pieces = [(a, b) for a, b, _ in spans]

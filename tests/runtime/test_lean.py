@@ -12,7 +12,7 @@ import pytest
 import graphrnn as gr
 from graphrnn.runtime import program, runner
 
-COMPILED = ["fig10_3", "fig10_4", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
+COMPILED = ["fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
 
 
 @pytest.fixture
