@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _deps import needs_dot, require
 
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = require("nbformat")
+require("nbclient")
+require("ipykernel")  # the notebook kernel
 
 from graphrnn.render import gallery, output  # noqa: E402
 
@@ -28,7 +29,6 @@ BUDGET_S = 120  # the issue's limit for a full run on a laptop
 FIGURES = {"fig10_2", "fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_7_8", "fig10_9", "fig10_10"}
 REGENERATE = "regenerate it: python examples/make_chapter10.py"
 
-needs_dot = pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
 
 
 def _generator():
