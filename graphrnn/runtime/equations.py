@@ -103,6 +103,8 @@ def _loss_valued(expr) -> bool:
 
 def _linear_in_losses(expr) -> bool:
     """Losses (one number per step) may only be added, subtracted, negated or scaled by numbers."""
+    if not any(_loss_valued(n) for n in walk(expr)):
+        return True  # no loss in it: nothing to keep linear (`-1.5 * (U @ x[t])` is fine)
     def scalar(e):  # does e evaluate to one number per step?
         if _loss_valued(e):
             return True

@@ -124,10 +124,22 @@ class NodeMap(Mapping):
         yield from self._fixed
         for var, (steps, _) in self._per_step.items():
             for t in steps:
-                yield key(var, t)
+                name = key(var, t)
+                if name not in self._fixed:  # a taped run also keeps the data it read as fixed entries
+                    yield name
 
     def __len__(self) -> int:
-        return len(self._fixed) + sum(len(steps) for steps, _ in self._per_step.values())
+        return len(self._fixed) + sum(len(steps) for steps, _ in self._per_step.values()) - self._both()
+
+    def _both(self) -> int:
+        """How many fixed entries are also per-step entries (each is listed once)."""
+        count = 0
+        for name in self._fixed:
+            var, bracket, rest = name.partition("[") if isinstance(name, str) else ("", "", "")
+            entry = self._per_step.get(var)
+            if entry is not None and rest.endswith("]") and rest[:-1].lstrip("-").isdigit():
+                count += int(rest[:-1]) in entry[0]
+        return count
 
     def copy(self) -> dict:
         return dict(self)

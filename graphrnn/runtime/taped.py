@@ -501,10 +501,12 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
         else:
             value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
     for n, per in by_var.items():
+        if n not in rec.variables:
+            continue  # an internal split-off term (equations.fast_equations): not a node of the unrolled graph
         value_steps[n] = (per.keys(), lambda t, per=per: per[t].data)
         if backward and rec.variables[n].kind != "fed":
             grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
-    tensors = {key(n, t): v for (n, t), v in ctx.values.items()}
+    tensors = {key(n, t): v for (n, t), v in ctx.values.items() if n in rec.variables}
     tensors.update(leaves)
     for name, parts in ctx.batched.items():
         if name not in rec.variables:

@@ -358,11 +358,8 @@ L[t] = mse(h[t], z[t])
 """
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="graphrnn bug: copies=False raises KeyError: 'h:in' when a recurrent equation holds a "
-                   "negative number times an input projection (`-1.5 * (U @ x[t])`): the term is hoisted into "
-                   "h:in, the compiled program refuses it, and the engine's fast path then looks h:in up among "
-                   "the spec's variables (evaluate._collect)")
+# (was a strict xfail: copies=False raised KeyError 'h:in'; fixed in the runtime, which batches a data-only
+# term holding no loss whatever numbers scale it, and lists no split-off term among the nodes)
 def test_a_negative_factor_on_an_input_projection_runs_on_the_fast_path():
     rec = gr.Recurrence(NEGATIVE_FACTOR)
     data = rec.random_inputs(3, batch=2, seed=0)
@@ -371,9 +368,7 @@ def test_a_negative_factor_on_an_input_projection_runs_on_the_fast_path():
     compare(rec, ref, copies=False)
 
 
-@pytest.mark.xfail(strict=True, reason="graphrnn bug: run.values (evaluate.NodeMap) yields each data key (x[1], "
-                   "y[1], ...) twice, once from its fixed entries and once per step, so len(run.values) counts "
-                   "them twice and differs from len(dict(run.values))")
+# (was a strict xfail: run.values yielded each data key twice; fixed in runtime.result.NodeMap)
 def test_run_values_lists_each_node_once():
     rec = gr.load("fig10_3")
     run = rec.run(rec.random_inputs(2, batch=2, seed=0))
