@@ -425,6 +425,7 @@ def evaluate_steps(ctx, plan, span: tuple[int, int], step_losses: dict, loss_fro
     # every computed value gets a gradient, even one computed from data alone (no parameter upstream)
     grad_everywhere = ctx.wants_grads and E.is_grad_enabled()
     fed = {n for n, v in ctx.rec.variables.items() if v.kind == "fed"}
+    columns = {n for n, v in ctx.rec.variables.items() if v.rows and not v.is_label and v.shape != ()}
     overrides = ctx.overrides
     values = ctx.values
     total = None
@@ -452,6 +453,10 @@ def evaluate_steps(ctx, plan, span: tuple[int, int], step_losses: dict, loss_fro
             value = compiled[name](ctx, t)
             if not isinstance(value, Tensor):
                 value = Tensor(np.full((1, 1), value, dtype=ctx.dtype))
+            elif value.ndim == 2 and value.shape[1] == 1 < ctx.batch and name in columns:
+                # computed from no data (only a learned initial state and parameters): still one column
+                # per sequence, as on the compiled path and in docs/notation.md
+                value = E.add(value, np.zeros((value.shape[0], ctx.batch), dtype=value.dtype))
             if overrides and key(name, t) in overrides:
                 value = _override(value, overrides[key(name, t)], key(name, t))
             if grad_everywhere and not value.requires_grad and value.dtype.kind == "f" and name not in fed:

@@ -337,9 +337,8 @@ L[t] = mse(h[t], z[t])
 """
 
 
-@pytest.mark.xfail(strict=True, reason="graphrnn bug: on the taped path (copies=True) a per-step variable that "
-                   "depends on no data (here h, fed only by the learned h0 and parameters) is one column (H, 1), "
-                   "and dL/dh[t] is summed over the batch; the fast path and docs/notation.md give (H, B)")
+# (was a strict xfail: on the taped path a variable computed from no data was one column (H, 1); fixed in
+# runtime.taped.evaluate_steps, which widens it to a column per sequence)
 def test_a_variable_that_depends_on_no_data_has_a_column_per_sequence():
     rec = gr.Recurrence(SAME_FOR_EVERY_SEQUENCE)
     data = rec.random_inputs(3, batch=2, seed=0)
