@@ -70,6 +70,8 @@ PARAM, VAR, CONTEXT = "param", "var", "context"
 CHUNK_COLUMNS = 1024
 #: and the widest array of a chunk stays below this size
 CHUNK_BYTES = 1 << 22
+#: up to this many steps, a recurrent step reads its columns from lists of views (see Program.listed)
+LISTED_STEPS = 4096
 
 
 class NotCompilable(Exception):
@@ -215,6 +217,9 @@ class Program:
         self.tail_chunks = self._chunks(*self.tail) if self.tail else []
         if self.lean:
             self._open_windows()
+        #: the recurrent steps read per-step views listed once per workspace (a short run only: the lists
+        #: cost about 100 bytes a step and variable)
+        self.listed = not self.lean and T <= LISTED_STEPS
         for stage in self.stages:
             for m in stage.members:
                 if stage.kind == "steps":
@@ -411,7 +416,7 @@ class Program:
             k, j = operands[1]
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
-        return StepCode(stage, name, self.layouts, self.B, views, self._stored_gradients(stage, name))
+        return StepCode(stage, name, self.layouts, self.B, views, self._stored_gradients(stage, name), self.listed)
 
     def _stored_gradients(self, stage, name) -> dict[int, str]:
         """For each ``W @ v`` whose ∇W is deferred, the variable whose gradient buffer already holds its
@@ -648,7 +653,8 @@ class Program:
 
     def _forward_steps(self, stage, ws, params, records):
         record = records is not None
-        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record) for m in stage.members}
+        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
+                for m in stage.members}
         if len(stage.members) == 1:
             (f,) = step.values()
             got = [f(t) for _, t in stage.steps]
@@ -739,7 +745,7 @@ class Program:
                 if i in code.stored_gradient:
                     g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
-            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered)
+            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, ws.columns)
         for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
             step[name](t, got)
         # every step wrote its columns of G (a tape's ops all lie on the way to its root)
@@ -1041,6 +1047,10 @@ class _Workspace:
         self.window_losses: list = []  # and its loss chunk by chunk
         self.window_state = None  # which chunk the windows hold: (first step, with gradients)
         self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
+        self.columns = None
+        if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
+            self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
+                                  for name, buf in bufs.items()} for bufs in (self.values, self.grads))
         self._baseline = self._refs()
 
     def _new(self, shape, dtype):
