@@ -683,6 +683,12 @@ class Recurrence:
                     out[name] = rng.standard_normal((n, var.rows, batch)).astype(dtype)
         return out
 
+    def derive(self, mode: str = "teacher"):
+        """The BPTT equations of this recurrence, derived symbolically (see :func:`graphrnn.derive`)."""
+        from ..derive import derive
+
+        return derive(self, mode=mode)
+
 
 def _runtime():
     """The runtime package (:mod:`graphrnn.runtime`), imported when a recurrence is first run.
