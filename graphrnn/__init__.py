@@ -11,7 +11,8 @@ from .errors import (
     AnomalyError, BackwardError, DataError, GradcheckError, GraphrnnError, InputError, RenderError, ShapeError,
     SpecError,
 )
-from .recurrence import Recurrence, Run, Unrolled
+from .recurrence import Recurrence, Unrolled
+from .runtime import Run
 from .zoo import load
 from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
