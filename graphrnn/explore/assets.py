@@ -261,9 +261,9 @@ function parsePosition(hash) {
 }
 function writeHash(p) {
   var h = "#" + nameOf(p);
-  if (decodeURIComponent(location.hash) === h) return;
-  try { history.replaceState(null, "", h); }
-  catch (err) { try { location.replace(h); } catch (err2) { /* a sandboxed frame: no address to keep */ } }
+  // inline in a notebook the page is an about:srcdoc frame, whose address cannot keep anything
+  if (location.protocol === "about:" || decodeURIComponent(location.hash) === h) return;
+  try { history.replaceState(null, "", h); } catch (err) { /* a sandboxed frame: no address to keep */ }
 }
 function goToNode(k) {
   var i;
