@@ -124,6 +124,7 @@ table.params td { vertical-align: middle; text-align: center; }
 table.params td.copy canvas { display: block; margin: 0 auto; border: 1px dashed #bbb; border-radius: 2px; }
 table.params td.copy.filled canvas { border: 1px solid #888; }
 table.params td.copy.now canvas { outline: 3px solid #000; outline-offset: 1px; }
+table.params th.sumhead { text-align: left; padding-left: 8px; }
 table.params td.sum { padding-left: 8px; border-left: 2px solid var(--line); text-align: left; white-space: nowrap; }
 table.params td.sum canvas { vertical-align: middle; border: 1px solid #888; margin-right: 4px; }
 footer { color: var(--muted); font-size: 12px; padding: 6px 14px 10px; }
@@ -424,7 +425,7 @@ var paramCells = {};
 function buildParams() {
   var T = D.meta.T, box = document.getElementById("params"), h = ['<table class="params"><tr><th></th>'];
   for (var t = 1; t <= T; t++) h.push("<th><i>t</i>=" + t + "</th>");
-  h.push("<th>\u03a3<sub><i>t</i></sub> so far</th></tr>");
+  h.push('<th class="sumhead">\u03a3<sub><i>t</i></sub> of the copies filled so far</th></tr>');
   Object.keys(D.params).forEach(function (p) {
     h.push('<tr><th class="p">' + esc(p) + "<sup>(<i>t</i>)</sup></th>");
     for (var t = 1; t <= T; t++)
@@ -434,7 +435,8 @@ function buildParams() {
   h.push("</table>");
   box.innerHTML = h.join("");
   Object.keys(D.params).forEach(function (p) {
-    var P = D.params[p], cell = Math.max(2, Math.min(5, Math.floor(26 / Math.max(P.shape[0], P.shape[1]))));
+    var big = window.innerHeight > 760 ? 36 : 26;  // room for larger cells on a taller screen
+    var P = D.params[p], cell = Math.max(2, Math.min(7, Math.floor(big / Math.max(P.shape[0], P.shape[1]))));
     paramCells[p] = {cell: cell};
     for (var t = 1; t <= T; t++) {
       var td = document.getElementById("copy-" + p + "-" + t), canvas = td.querySelector("canvas");

@@ -35,7 +35,8 @@ def chromium_paths() -> tuple[str, str] | None:
 
 @contextmanager
 def headless_chromium(width: int = 1366, height: int = 768):
-    """A selenium WebDriver on a headless Chromium of a laptop's window size; quits (and cleans up) on exit."""
+    """A selenium WebDriver on a headless Chromium whose pages get ``width`` × ``height`` CSS pixels (a laptop's
+    screen by default); quits (and cleans up its profile) on exit."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -57,6 +58,10 @@ def headless_chromium(width: int = 1366, height: int = 768):
     driver = None
     try:
         driver = webdriver.Chrome(service=Service(driver_path), options=options)
+        # the window's size includes what a browser's frame would take: make the page's own area the size asked
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        if inner != [width, height]:
+            driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
         yield driver
     finally:
         if driver is not None:

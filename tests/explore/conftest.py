@@ -33,7 +33,7 @@ def driver():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    with browser.headless_chromium(1366, 768) as d:
+    with browser.headless_chromium(1366, 650) as d:  # a laptop screen less the browser's own bars
         d.set_script_timeout(10)
         yield d
 

@@ -173,3 +173,11 @@ def test_other_architectures_load_cleanly(driver, arch, tmp_path):
     shown = driver.find_element(By.ID, "grad-norm").text
     assert _same_norm(shown, float(np.linalg.norm(page.trace.run.grads[last])))
     assert _problems(driver) == []
+
+
+def test_the_gallery_writes_the_page_and_its_screenshot(driver, tmp_path):
+    from graphrnn.render import gallery
+
+    written = {p.name for p in gallery.make(tmp_path, only=[gallery.EXPLORER[0]])}
+    assert {"explorer_fig10_3.html", "explorer_fig10_3.png", "index.html", "README.md"} == written
+    assert (tmp_path / "explorer_fig10_3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -119,3 +119,19 @@ def test_page_data_is_plain_json(page):
     data, drawing = page_data(page.trace)
     json.dumps(data, allow_nan=False)
     assert drawing.nodes[: 3] == ["h[1]", "o[1]", "L[1]"]
+
+
+def test_the_gallery_holds_the_explorer_page_and_its_screenshot():
+    from pathlib import Path
+
+    from graphrnn.render import gallery
+
+    folder = Path(__file__).resolve().parents[2] / "visualizations"
+    stem = gallery.EXPLORER[0]
+    page = (folder / f"{stem}.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and '"arch":"fig10_3"' in page
+    assert (folder / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"({stem}.png)]({stem}.html)" in (folder / "README.md").read_text(encoding="utf-8")
+    assert f'href="{stem}.html"' in (folder / "index.html").read_text(encoding="utf-8")
+    readme = (folder.parent / "README.md").read_text(encoding="utf-8")
+    assert f"visualizations/{stem}.html" in readme and "graphrnn explore ARCH" in readme
