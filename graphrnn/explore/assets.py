@@ -125,6 +125,11 @@ table.params td.copy canvas { display: block; margin: 0 auto; border: 1px dashed
 table.params td.copy.filled canvas { border: 1px solid #888; }
 table.params td.copy.now canvas { outline: 3px solid #000; outline-offset: 1px; }
 table.params th.sumhead { text-align: left; padding-left: 8px; }
+/* a long unroll scrolls sideways: the names stay at the left and the sums at the right */
+table.params th.p, table.params td.sum, table.params th.sumhead, table.params th.corner { position: sticky;
+       background: #fff; z-index: 1; }
+table.params th.p, table.params th.corner { left: 0; }
+table.params td.sum, table.params th.sumhead { right: 0; }
 table.params td.sum { padding-left: 8px; border-left: 2px solid var(--line); text-align: left; white-space: nowrap; }
 table.params td.sum canvas { vertical-align: middle; border: 1px solid #888; margin-right: 4px; }
 footer { color: var(--muted); font-size: 12px; padding: 6px 14px 10px; }
@@ -315,10 +320,12 @@ function gradColour(norm) {  // the edge ramp, for a node's outline
   D.legend.forEach(function (s) { if (Math.abs(s.exp - lg) < Math.abs(best.exp - lg)) best = s; });
   return best.colour;
 }
-function scrollIntoGraph(g) {
-  var box = document.getElementById("graph"), r = g.getBoundingClientRect(), b = box.getBoundingClientRect();
-  if (r.left < b.left + 20 || r.right > b.right - 20)
-    box.scrollLeft += (r.left + r.right) / 2 - (b.left + b.right) / 2;
+function scrollIntoGraph(g) { scrollIntoBox(document.getElementById("graph"), g); }
+function scrollIntoBox(box, el, stuck) {  // sideways only, when el is out of sight (or under a sticky column)
+  var r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+  var right = b.right - (stuck ? stuck.getBoundingClientRect().width : 0);
+  if (r.left < b.left + 40 || r.right > right - 10)
+    box.scrollLeft += (r.left + r.right) / 2 - (b.left + right) / 2;
 }
 
 // ------------------------------------------------------------------ the side panel
@@ -423,7 +430,7 @@ function panelBackward(k, i) {
 // ------------------------------------------------------------------ the parameters' table
 var paramCells = {};
 function buildParams() {
-  var T = D.meta.T, box = document.getElementById("params"), h = ['<table class="params"><tr><th></th>'];
+  var T = D.meta.T, box = document.getElementById("params"), h = ['<table class="params"><tr><th class="corner"></th>'];
   for (var t = 1; t <= T; t++) h.push("<th><i>t</i>=" + t + "</th>");
   h.push('<th class="sumhead">\u03a3<sub><i>t</i></sub> of the copies filled so far</th></tr>');
   Object.keys(D.params).forEach(function (p) {
@@ -466,18 +473,24 @@ function drawParams(p0) {
     if (sum) drawCanvas(sc, sum, P.scale, cell);
     var done = Object.keys(P.copies).every(function (t) { return P.copies[t].at !== null && P.copies[t].at < nb; });
     var run = P.running[nb];
+
     if (done && nb > 0) {
       var chk = D.paramChecks[p];
-      span.innerHTML = '= \u2207<sub><i>' + esc(p) + '</i></sub><i>L</i>, \u2016\u00b7\u2016 = <span class="norm">' +
-        short(P.tnorm) + '</span> <span class="ok">\u2713</span> <span class="note">(largest |\u03a3 \u2212 \u2207' +
-        esc(p) + "| = " + short(P.sumdiff) + (chk ? "; finite difference " + (chk.fdOk ? "\u2713" : "\u2717") : "") +
-        ")</span>";
+      span.innerHTML = '= \u2207<sub><i>' + esc(p) + '</i></sub><i>L</i> <span class="ok">\u2713</span> ' +
+        '<span class="note">|\u03a3 \u2212 \u2207' + esc(p) + "| \u2264 " + short(P.sumdiff) + "</span>";
+      sd.title = "\u03a3_t \u2207" + p + "(t) = \u2207" + p + ", norm " + fmt(P.tnorm) + "; largest difference " +
+        fmt(P.sumdiff) + (chk ? "; its largest entry against a finite difference: " + (chk.fdOk ? "agrees" : "DISAGREES")
+        : "");
     } else if (nb === 0) {
       span.innerHTML = '<span class="note">empty until the backward pass</span>';
+      sd.title = "";
     } else {
       span.innerHTML = '<span class="note">\u2016\u03a3\u2016 = ' + short(run) + " of " + short(P.tnorm) + "</span>";
+      sd.title = "";
     }
   });
+  var now = document.querySelector("#params td.copy.now");
+  if (now) scrollIntoBox(document.getElementById("params"), now, document.querySelector("#params td.sum"));
 }
 
 // ------------------------------------------------------------------ putting it together
