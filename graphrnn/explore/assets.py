@@ -82,6 +82,7 @@ main { display: grid; grid-template-columns: minmax(0, 1fr) 410px; grid-template
 #graph { overflow-x: auto; overflow-y: hidden; text-align: center; }
 #graph svg { height: min(44vh, var(--natural-height)); width: auto; max-width: none; display: inline-block; }
 #graph svg g.node { cursor: pointer; }
+#graph svg g.node ellipse, #graph svg g.node polygon { pointer-events: all; }  /* inside an unfilled circle too */
 #graph svg .future { opacity: 0.22; }
 #graph svg g.node.computed ellipse { fill: #eef3fa; }
 #graph svg g.node.current ellipse, #graph svg g.node.current polygon { fill: var(--current); stroke: #000;

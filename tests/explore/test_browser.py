@@ -96,6 +96,21 @@ def test_arrow_keys_step_and_space_plays_and_pauses(driver, fig10_3_page):
     assert _position(driver) == "start"
 
 
+def test_clicking_a_node_and_moving_the_slider_go_there(driver, fig10_3_page):
+    page, path = fig10_3_page
+    _open(driver, path)
+    node = next(n for n in driver.find_elements(By.CSS_SELECTOR, "#graph svg g.node")
+                if n.find_element(By.TAG_NAME, "title").get_attribute("textContent") == "o(3)")
+    ActionChains(driver).move_to_element(node).click().perform()
+    assert _position(driver) == "forward:o(3)"
+    slider = driver.find_element(By.ID, "slider")
+    assert slider.get_attribute("max") == str(len(page.trace.forward) + len(page.trace.backward))
+    driver.execute_script("arguments[0].value = 16; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert _position(driver) == f"backward:{page.trace.backward[0].replace('[', '(').replace(']', ')')}"
+    ActionChains(driver).move_to_element(node).click().perform()  # in the backward pass: o(3)'s gradient
+    assert _position(driver) == "backward:o(3)"
+
+
 def test_the_address_keeps_the_position(driver, fig10_3_page):
     page, path = fig10_3_page
     _open(driver, path, "forward:o(2)")
