@@ -397,9 +397,10 @@ function panelBackward(k, i) {
   D.edges.forEach(function (e) {
     if (e.src === k && e.norm !== null) arrivals.push(e);
   });
-  if (D.nodes[k].var && D.meta.stepLosses[String(n.t)] !== undefined && n.kind === "loss" && !arrivals.length) {
-    h.push("<h3>arrived from</h3><p>the total <i>L</i> = \u03a3 <i>L</i><sup>(<i>t</i>)</sup>: " +
-           "\u2202<i>L</i>/\u2202" + book(k) + " = 1 (eq. 10.17)</p>");
+  if (n.loss && !arrivals.length) {
+    h.push("<h3>arrived from</h3><p>the total loss <i>L</i> = \u03a3<sub><i>t</i></sub> <i>L</i><sup>(<i>t</i>)</sup>, " +
+           "so \u2202<i>L</i>/\u2202" + book(k) + " = 1 (eq. 10.17): every step's loss starts the backward pass " +
+           "with the same weight</p>");
   } else if (arrivals.length) {
     h.push("<h3>arrived along (as wide as the gradient each carries back)</h3><ul class=\"arrivals\">");
     arrivals.forEach(function (e) {

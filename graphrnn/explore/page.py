@@ -117,7 +117,7 @@ def page_data(trace: Trace) -> dict:
         nodes[k] = {
             "cls": cls.get(k), "var": var, "t": t, "title": book_title(k),
             "kind": getattr(variable, "kind", None) if t != 0 else "initial",
-            "labels": bool(getattr(variable, "is_label", False)),
+            "labels": bool(getattr(variable, "is_label", False)), "loss": var in rec.losses and t is not None,
             "value": _grid(value) if value is not None else None,
             "vnorm": _norm(value) if value is not None and not getattr(variable, "is_label", False) else None,
             "grad": _grid(grad) if grad is not None else None,
