@@ -66,7 +66,7 @@ h1 { font-size: 17px; margin: 0; font-weight: 600; }
 #play { min-width: 84px !important; }
 #slider { flex: 1; min-width: 120px; }
 #where { font-variant-numeric: tabular-nums; min-width: 230px; font-size: 14px; font-weight: 600; }
-main { display: grid; grid-template-columns: minmax(0, 1fr) 410px; grid-template-rows: auto auto;
+main { display: grid; grid-template-columns: minmax(0, 1fr) 450px; grid-template-rows: auto auto;
        gap: 0 12px; padding: 6px 14px 0; }
 #graph-area { grid-column: 1; grid-row: 1; min-width: 0; }
 #panel { grid-column: 2; grid-row: 1 / span 2; background: var(--panel); border: 1px solid var(--line);
@@ -96,7 +96,7 @@ main { display: grid; grid-template-columns: minmax(0, 1fr) 410px; grid-template
 #panel h2 { font-size: 19px; margin: 0 0 2px; font-family: "Times New Roman", Times, serif; font-style: italic; }
 #panel h3 { font-size: 13px; margin: 9px 0 3px; color: var(--muted); font-weight: 600; }
 #panel p { margin: 3px 0; }
-#panel .eq { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 13px; background: #fff;
+#panel .eq { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12px; background: #fff;
              border: 1px solid var(--line); border-radius: 4px; padding: 4px 6px; overflow-x: auto;
              white-space: pre-wrap; word-break: break-word; }
 #panel .note { color: var(--muted); font-size: 13px; }
@@ -105,7 +105,8 @@ table.hm { border-collapse: collapse; margin: 3px 0; }
 table.hm td { width: 22px; height: 17px; padding: 0; border: 1px solid #fff; }
 table.hm.small td { width: 10px; height: 8px; }
 table.hm td.marked { outline: 2px solid #000; outline-offset: -2px; }
-.hm-row { display: flex; align-items: flex-start; gap: 10px; flex-wrap: wrap; }
+.hm-row { display: flex; align-items: flex-start; gap: 12px; flex-wrap: wrap; }
+.hm-side p { margin: 6px 0 0; }
 .scale { font-size: 12px; color: var(--muted); display: flex; align-items: center; gap: 4px; }
 .scale .bar { width: 80px; height: 9px; border-radius: 2px;
               background: linear-gradient(to right, #2d004b, #6a4c9a, #b1aad1, #f6f6f7, #fcb761, #c96d0d, #7f3b08); }
@@ -113,6 +114,7 @@ table.checks { border-collapse: collapse; font-size: 13px; width: 100%; }
 table.checks td, table.checks th { padding: 2px 5px; border-bottom: 1px solid #e6e6e6; text-align: left; }
 table.checks td.n { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; text-align: right; }
 .ok { color: #1a5e20; font-weight: 600; } .bad { color: #a00000; font-weight: 700; }
+ul.copies { margin: 2px 0; padding-left: 0; list-style: none; font-size: 13px; }
 ul.arrivals { margin: 2px 0; padding-left: 0; list-style: none; font-size: 13px; }
 ul.arrivals li { display: flex; align-items: center; gap: 6px; }
 ul.arrivals .sw { display: inline-block; width: 28px; border-radius: 2px; }
@@ -334,9 +336,9 @@ function valueBlock(k) {
   var n = D.nodes[k], s = D.scales[n.var] || {};
   if (n.value === null) return '<p class="note">no value recorded</p>';
   if (n.labels) return '<p>classes over the batch: <span class="norm">' + esc(n.value[0].join(", ")) + "</span></p>";
-  return '<div class="hm-row">' + heatmap(n.value, s.value, n.title) + scaleNote(s.value) + "</div>" +
-         "<p>\u2016" + book(k) + '\u2016 = <span class="norm" id="value-norm">' + fmt(n.vnorm) + "</span>" +
-         (n.value[0].length > 1 ? ' <span class="note">(a column per example of the batch)</span>' : "") + "</p>";
+  return '<div class="hm-row">' + heatmap(n.value, s.value, n.title) + '<div class="hm-side">' + scaleNote(s.value) +
+         "<p>\u2016" + book(k) + '\u2016 = <span class="norm" id="value-norm">' + fmt(n.vnorm) + "</span></p>" +
+         (n.value[0].length > 1 ? '<p class="note">a column per example of the batch</p>' : "") + "</div></div>";
 }
 function inputsList(k) {
   var n = D.nodes[k], parts = n.inputs.map(function (i) {
@@ -359,6 +361,7 @@ function checkTable(c, label) {
             verdict(c.fdOk, c.engine - c.fd) + "</td></tr></table>");
   return rows.join("");
 }
+function mark(ok) { return ok ? '<span class="ok">\u2713</span>' : '<span class="bad">\u2717</span>'; }
 function verdict(ok, diff) {
   return '<span class="' + (ok ? "ok" : "bad") + '">' + short(Math.abs(diff)) + (ok ? " \u2713" : " \u2717") + "</span>";
 }
@@ -378,7 +381,7 @@ function panelStart() {
 }
 function panelForward(k, i) {
   var n = D.nodes[k], h = ["<h2>" + book(k) + "</h2>",
-    '<p class="note">forward pass, node ' + (i + 1) + " of " + F + "</p>"];
+    ];
   if (n.eqAt) h.push("<h3>equation (the spec, at t = " + esc(n.t) + ")</h3><div class=\"eq\">" + esc(n.eqAt) + "</div>");
   h.push("<h3>reads</h3><p>" + inputsList(k) + "</p>");
   h.push("<h3>value</h3>" + valueBlock(k));
@@ -387,12 +390,11 @@ function panelForward(k, i) {
 function panelBackward(k, i) {
   var n = D.nodes[k], s = D.scales[n.var] || {}, c = D.checks[k], h = [];
   h.push("<h2>\u2207<sub>" + book(k) + "</sub> <i>L</i></h2>");
-  h.push('<p class="note">backward pass, node ' + (i + 1) + " of " + B + "</p>");
-  h.push("<h3>gradient</h3>");
-  if (n.grad) h.push('<div class="hm-row">' + heatmap(n.grad, s.grad, "\u2207 " + n.title, c ? c.entry : null) +
-                     scaleNote(s.grad) + "</div>");
-  h.push("<p>\u2016\u2207<sub>" + book(k) + '</sub> <i>L</i>\u2016 = <span class="norm" id="grad-norm" data-value="' +
-         n.gnorm + '">' + fmt(n.gnorm) + "</span></p>");
+  h.push("<h3>gradient" + (c && c.entry.length ? " (the checked entry framed)" : "") + "</h3>");
+  h.push('<div class="hm-row">' + (n.grad ? heatmap(n.grad, s.grad, "\u2207 " + n.title, c ? c.entry : null) : "") +
+         '<div class="hm-side">' + (n.grad ? scaleNote(s.grad) : "") +
+         "<p>\u2016\u2207<sub>" + book(k) + '</sub> <i>L</i>\u2016 = <span class="norm" id="grad-norm" data-value="' +
+         n.gnorm + '">' + fmt(n.gnorm) + "</span></p></div></div>");
   var arrivals = [];
   D.edges.forEach(function (e) {
     if (e.src === k && e.norm !== null) arrivals.push(e);
@@ -420,11 +422,16 @@ function panelBackward(k, i) {
   h.push("<h3>check of the marked entry</h3>" + checkTable(c, "\u2202L/\u2202" + esc(n.title)));
   var got = D.received[k] || [];
   if (got.length) {
-    h.push("<h3>dummy copies completed here</h3><p>" + got.map(function (pt) {
-      var cp = D.params[pt[0]].copies[String(pt[1])];
-      return "\u2207<i>" + esc(pt[0]) + "</i><sup>(" + pt[1] + ")</sup> " +
-             '<span class="note">\u2016\u00b7\u2016 = ' + short(cp.norm) + "</span>";
-    }).join(", ") + "</p>");
+    h.push('<h3>dummy copies completed here (their share of \u2207<i>W</i>, \u00a710.2.2)</h3><ul class="copies">');
+    got.forEach(function (pt) {
+      var cp = D.params[pt[0]].copies[String(pt[1])], ck = D.copyChecks[pt[0] + "^(" + pt[1] + ")"];
+      var line = "\u2207<i>" + esc(pt[0]) + "</i><sup>(" + pt[1] + ")</sup> <span class=\"note\">\u2016\u00b7\u2016 = " +
+                 short(cp.norm) + "</span>";
+      if (ck) line += ' <span class="note">[' + ck.entry.join(", ") + "] " + fmt(ck.engine) + ":</span> " +
+        (ck.derived !== null ? "derived " + mark(ck.derivedOk) + ", " : "") + "f.d. " + mark(ck.fdOk);
+      h.push('<li title="' + esc(ck && ck.plugged ? ck.plugged : "") + '">' + line + "</li>");
+    });
+    h.push("</ul>");
   }
   return h.join("");
 }

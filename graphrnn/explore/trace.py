@@ -89,6 +89,7 @@ class Trace:
     param_checks: dict = field(default_factory=dict)  # param -> Check (the total ∇W)
     derivation: object = None  # the graphrnn.derive Derivation, when available
     derive_note: str = ""  # why there is no derived equation, when there is none
+    derive_missing: list = field(default_factory=list)  # gradients the derivation gives no equation for
 
     @property
     def T(self) -> int:
