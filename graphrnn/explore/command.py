@@ -42,9 +42,13 @@ def main(args) -> int:
     page = Explorer(build_trace(rec, steps=args.steps, batch=args.batch, seed=args.seed, checks=not args.no_checks))
     path = page.save(args.output)
     checks = page.trace.all_checks()
+    derived = [c for c in checks if c.derived is not None]
     print(f"wrote {path}: {len(page.trace.forward)} forward and {len(page.trace.backward)} backward steps of "
           f"{rec.name}, T = {page.trace.T}" + (f"; {sum(c.ok for c in checks)}/{len(checks)} gradient entries agree "
-                                              f"with finite differences" if checks else ""))
+                                              f"with finite differences" if checks else "")
+          + (f" and {len(derived)} with the derived equations" if derived else ""))
+    if page.trace.derive_note:
+        print(page.trace.derive_note)
     if checks and not page.ok:
         bad = next(c for c in checks if not c.ok)
         print(f"graphrnn explore: a check FAILED: {bad.key}{list(bad.entry)}: engine {bad.engine!r}, finite "
