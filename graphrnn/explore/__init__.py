@@ -6,8 +6,8 @@ graphrnn's own unfolded drawing: each node's value (a heatmap of its column over
 the batch, and its norm), each gradient with the edges it came back along (as
 wide as in the gradient-path drawings), the dummy copies W^(t) filling up and
 adding up to ∇W (§10.2.2), and for each gradient one entry checked three ways:
-the engine, the derived equation (when :mod:`graphrnn.derive` is there) and a
-finite difference.  Arrow keys step, space plays, the address keeps the position.
+the engine, the derived equation (:mod:`graphrnn.derive`, with that entry's terms
+plugged in) and a finite difference.  Arrow keys step, space plays, the address keeps the position.
 
 The page is one file: script, styles, data and SVG inline, nothing fetched, so it
 works from ``file://`` and offline.  In Jupyter an :class:`Explorer` shows itself

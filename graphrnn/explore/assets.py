@@ -425,10 +425,9 @@ function panelBackward(k, i) {
     h.push('<h3>dummy copies completed here (their share of \u2207<i>W</i>, \u00a710.2.2)</h3><ul class="copies">');
     got.forEach(function (pt) {
       var cp = D.params[pt[0]].copies[String(pt[1])], ck = D.copyChecks[pt[0] + "^(" + pt[1] + ")"];
-      var line = "\u2207<i>" + esc(pt[0]) + "</i><sup>(" + pt[1] + ")</sup> <span class=\"note\">\u2016\u00b7\u2016 = " +
-                 short(cp.norm) + "</span>";
-      if (ck) line += ' <span class="note">[' + ck.entry.join(", ") + "] " + fmt(ck.engine) + ":</span> " +
-        (ck.derived !== null ? "derived " + mark(ck.derivedOk) + ", " : "") + "f.d. " + mark(ck.fdOk);
+      var line = "\u2207<i>" + esc(pt[0]) + "</i><sup>(" + pt[1] + ")</sup>: \u2016\u00b7\u2016 = " + short(cp.norm);
+      if (ck) line += '; <span class="note">entry [' + ck.entry.join(", ") + "] = " + fmt(ck.engine) + ",</span> " +
+        (ck.derived !== null ? "derived " + mark(ck.derivedOk) + ", " : "") + "finite difference " + mark(ck.fdOk);
       h.push('<li title="' + esc(ck && ck.plugged ? ck.plugged : "") + '">' + line + "</li>");
     });
     h.push("</ul>");

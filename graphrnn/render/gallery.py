@@ -108,8 +108,9 @@ PICTURES = [
 #: the explorer page of the gallery (graphrnn.explore): (file stem, architecture, steps, the position shown)
 EXPLORER = ("explorer_fig10_3", "fig10_3", 5, "backward:h(2)")
 EXPLORER_TEXT = ("Step through BPTT in the browser: fig. 10.3 unrolled over 5 steps, the forward pass and then the "
-                 "backward pass one node at a time; each gradient with the edges it came back along, the dummy "
-                 "copies W<sup>(t)</sup> adding up to ∇W, and every gradient checked against finite differences. "
+                 "backward pass one node at a time; each gradient with the edges it came back along and the derived "
+                 "equation that produced it, the dummy copies W<sup>(t)</sup> adding up to ∇W, and every gradient "
+                 "checked three ways (engine, derived equation, finite difference). "
                  "One self-contained page: open it from disk, arrow keys step, space plays.")
 
 

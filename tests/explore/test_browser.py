@@ -197,3 +197,15 @@ def test_the_gallery_writes_the_page_and_its_screenshot(driver, tmp_path):
     written = {p.name for p in gallery.make(tmp_path, only=[gallery.EXPLORER[0]])}
     assert {"explorer_fig10_3.html", "explorer_fig10_3.png", "index.html", "README.md"} == written
     assert (tmp_path / "explorer_fig10_3.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_shows_the_derived_equation_with_the_numbers_plugged_in(driver, fig10_3_page):
+    page, path = fig10_3_page
+    c = page.trace.checks["h[2]"]
+    _open(driver, path, "backward:h(2)")
+    panel = driver.find_element(By.ID, "panel").text
+    assert "(10.21†)" in panel and not driver.find_elements(By.ID, "no-derivation")
+    assert "(Wᵀ diag(1 − (h(3))²) ∇h(3) L)" in driver.find_element(By.ID, "plugged").text
+    assert float(driver.find_element(By.ID, "check-derived").text) == float(f"{c.derived:.10g}")
+    assert float(driver.find_element(By.ID, "check-fd").text) == float(f"{c.fd:.10g}")
+    assert driver.find_element(By.CSS_SELECTOR, "table.checks").text.count("✓") == 2
