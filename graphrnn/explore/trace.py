@@ -97,7 +97,7 @@ class Trace:
 
     @property
     def batch(self) -> int:
-        return next(iter(self.run.values[k] for k in self.forward)).shape[-1] if self.forward else 1
+        return max((np.shape(a)[-1] for a in self.inputs.values() if np.ndim(a)), default=1)
 
     def all_checks(self) -> list:
         return list(self.checks.values()) + list(self.copy_checks.values()) + list(self.param_checks.values())
