@@ -190,17 +190,19 @@ class Derivation:
         return f"<Derivation of {self.rec.name} ({self.mode} mode): {len(self.equations)} equations>"
 
     # ------------------------------------------------------------------ numbers
-    def evaluate(self, run):
+    def evaluate(self, run, downstream=None):
         """The gradients of ``run`` computed from these equations with numpy, from ``run.values``
         and the parameters only (no engine tensor, no engine VJP rule).
 
         Returns a :class:`~graphrnn.derive.numeric.Gradients`: a dict keyed as ``run.grads``
         is (``"h[3]"``, ``"W"``), with ``.copies[P][t]`` the dummy copies' terms and
-        ``.terms(name, t)`` each equation's terms with their numbers.
+        ``.terms(name, t)`` each equation's terms with their numbers.  With ``downstream``
+        (e.g. ``run.grads``) each equation reads its consumers' gradients from there: one
+        step of BPTT at a time (see :func:`~graphrnn.derive.numeric.evaluate`).
         """
         from .numeric import evaluate
 
-        return evaluate(self, run)
+        return evaluate(self, run, downstream)
 
 
 # ------------------------------------------------------------------------------ building
@@ -360,7 +362,15 @@ class _Builder:
         else:  # every step t reads u[τ + r]: one step of u gets the sum over t
             term = Term(S.StepSum(ONE_STEP, TAU, g), consumer, ref.text, r, u_step, u_step,
                         S.StepSum(ONE_STEP, TAU, jac))
-        self.var_terms.setdefault(ref.name, []).append(term)
+        terms = self.var_terms.setdefault(ref.name, [])
+        for other in terms:  # one term per consumer and step, as eq. 10.20 sums them
+            if (other.consumer, other.offset, other.lo, other.hi) == (term.consumer, term.offset, term.lo, term.hi) \
+                    and isinstance(other.expr, S.StepSum) == isinstance(term.expr, S.StepSum):
+                other.expr = S.add(other.expr, term.expr) if not isinstance(term.expr, S.StepSum) else S.StepSum(
+                    term.expr.lo, term.expr.hi, S.add(other.expr.body, term.expr.body))
+                other.use = f"{other.use}, {term.use}"
+                return
+        terms.append(term)
 
     def no_gradient(self, call: Call, operand, consumer: str, anchor: str) -> None:
         """A remark: the values below ``operand`` get no gradient through ``call``."""

@@ -96,8 +96,9 @@ def unbroadcast(g, shape) -> np.ndarray:
 class _Evaluator:
     """Numbers for the symbols at concrete steps, from a run's values."""
 
-    def __init__(self, derivation, run):
+    def __init__(self, derivation, run, downstream=None):
         self.d, self.rec, self.T = derivation, derivation.rec, run.T
+        self.downstream = downstream
         self.values = run.values
         self.learned = self.rec.learned_inits()
         self.grads: dict[tuple[str, int], np.ndarray] = {}
@@ -154,6 +155,8 @@ class _Evaluator:
 
     def _Grad(self, n, t):
         s = n.step.value(t, self.T)
+        if self.downstream is not None:  # the consumers' gradients given (verify's local check)
+            return np.asarray(self.downstream[f"{n.name}[{s}]"], dtype=np.float64)
         got = self.grads.get((n.name, s))
         if got is None:
             raise DeriveError(f"∇{n.name}[{s}] is needed before it was computed (an ordering bug)")
@@ -272,13 +275,17 @@ def _steps(rec, name: str, T: int) -> list[int]:
     return [T] if rec.variables[name].anchor == "tau" else list(range(1, T + 1))
 
 
-def evaluate(derivation, run) -> Gradients:
-    """∂loss/∂(every parameter and computed per-step variable) of ``run``, from the derived equations."""
+def evaluate(derivation, run, downstream=None) -> Gradients:
+    """∂loss/∂(every parameter and computed per-step variable) of ``run``, from the derived equations.
+
+    With ``downstream`` (a mapping keyed ``"h[3]"``, such as ``run.grads``), each equation reads its
+    consumers' gradients from there instead of from the equations' own results: one step of BPTT
+    checked on its own, so that a wrong gradient is pinned to the step where it first goes wrong."""
     if run.mode != derivation.mode and not {run.mode, derivation.mode} <= {"free", "scheduled"}:
         raise DeriveError(f"this derivation is for {derivation.mode} mode but the run is in {run.mode} mode; "
                           f"derive it with gr.derive(rec, mode={run.mode!r})")
     rec, T = derivation.rec, run.T
-    ev = _Evaluator(derivation, run)
+    ev = _Evaluator(derivation, run, downstream)
     out = Gradients(derivation, T)
     terms = derivation.terms
     losses = set(rec.losses)

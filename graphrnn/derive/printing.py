@@ -381,7 +381,7 @@ class LatexPrinter(Printer):
         for eq in d.equations:
             if eq.kind == "none":
                 continue
-            book = _latex_text(eq.book or "").replace("†", "\\dagger")
+            book = _latex_text(eq.book or "").replace("†", "\\dagger").replace("–", "--")
             tag = f" \\tag{{{book}}}" if eq.book else ""
             lines.append(self.equation(eq, align=True) + tag)
         body = " \\\\\n".join(lines)
@@ -419,7 +419,8 @@ class MarkdownPrinter:
         where = txt.where(d)
         if where:
             out += ["Where " + "; ".join(where) + ".", ""]
-        out += [n for n in d.notes]
+        for note in d.notes:
+            out += [note, ""]
         return "\n".join(out).rstrip() + "\n"
 
 

@@ -321,11 +321,36 @@ def add(*terms: Node) -> Node:
                 constant += u.value
             else:
                 flat.append(u)
+    flat = _common_gradient(flat)
     if constant != 0.0:
         flat.insert(0, Num(constant))  # the book writes 1 − h², the number first
     if not flat:
         return ZERO
     return flat[0] if len(flat) == 1 else Add(tuple(flat))
+
+
+def _diag_factor(t: Node):
+    """``k diag(x) g`` -> (k x, g); else None."""
+    k, inner = (t.k, t.arg) if isinstance(t, Scale) else (1.0, t)
+    if isinstance(inner, MatMul) and isinstance(inner.left, Diag):
+        return scale(k, inner.left.arg), inner.right
+    return None
+
+
+def _common_gradient(terms: list) -> list:
+    """diag(a) g + diag(b) g = diag(a + b) g: the terms of one consumer that act on the same
+    gradient are gathered (a GRU's update gate: diag(h(t−1) − n(t)) ∇h(t) L)."""
+    groups: dict = {}
+    for i, t in enumerate(terms):
+        got = _diag_factor(t)
+        if got is not None:
+            groups.setdefault(got[1], []).append((i, got[0]))
+    merged, skip = {}, set()
+    for g, members in groups.items():
+        if len(members) > 1:
+            merged[members[0][0]] = MatMul(Diag(add(*(x for _, x in members))), g)
+            skip |= {i for i, _ in members[1:]}
+    return [merged.get(i, t) for i, t in enumerate(terms) if i not in skip]
 
 
 def neg(x: Node) -> Node:

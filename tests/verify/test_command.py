@@ -13,7 +13,8 @@ from graphrnn.cli import main
 def test_a_passing_check_prints_the_report_and_exits_0(capsys):
     assert main(["verify", "fig10_3", "--steps", "3", "--batch", "1"]) == 0
     out = capsys.readouterr().out
-    assert "Per step, by the book" in out and "10.21†" in out and "does not type-check" in out
+    assert "by the book (eqs. 10.17–10.21)" in out and "10.21†" in out and "does not type-check" in out
+    assert "Derived equations:" in out
     assert "∇h[3] L" in out and "all passed" in out
 
 
