@@ -32,7 +32,9 @@ TEMPLATE = """<!doctype html>
 </header>
 <main>
   <section id="graph-area">
-    <div id="phase-bar"><span id="legend"></span></div>
+    <div id="phase-bar"><span id="legend"></span>
+      <span id="zoom"><button id="zoom-out" title="a smaller drawing (-)">&minus;</button><button id="zoom-in"
+        title="a larger drawing (+)">+</button></span></div>
     <div id="graph">%%SVG%%</div>
   </section>
   <aside id="panel" aria-live="polite"></aside>
@@ -41,7 +43,7 @@ TEMPLATE = """<!doctype html>
     <div id="params"></div>
   </section>
 </main>
-<footer>&#x2190; &#x2192; step &middot; space plays and pauses &middot; Home / End &middot; click a node to go to it &middot;
+<footer>&#x2190; &#x2192; step &middot; space plays and pauses &middot; Home / End &middot; + / &minus; zoom &middot; click a node to go to it &middot;
 the address (#&hellip;) keeps the position &middot; drawn by graphrnn from the spec, numbers from one run of its engine</footer>
 <script id="gr-data" type="application/json">%%DATA%%</script>
 <script>%%JS%%</script>
@@ -80,7 +82,10 @@ main { display: grid; grid-template-columns: minmax(0, 1fr) 450px; grid-template
 #legend { display: inline-flex; align-items: center; gap: 6px; color: var(--muted); }
 #legend .sw { display: inline-block; width: 26px; vertical-align: middle; border-radius: 2px; }
 #graph { overflow-x: auto; overflow-y: hidden; text-align: center; }
-#graph svg { height: min(44vh, var(--natural-height)); width: auto; max-width: none; display: inline-block; }
+#graph svg { height: calc(var(--zoom, 1) * min(44vh, var(--natural-height))); width: auto; max-width: none;
+             display: inline-block; }
+#zoom button { font-size: 14px; width: 28px; height: 24px; border: 1px solid #bbb; background: #fff; cursor: pointer; }
+#zoom button:first-child { border-radius: 5px 0 0 5px; } #zoom button:last-child { border-radius: 0 5px 5px 0; }
 #graph svg g.node { cursor: pointer; }
 #graph svg g.node ellipse, #graph svg g.node polygon { pointer-events: all; }  /* inside an unfilled circle too */
 #graph svg .future { opacity: 0.22; }
@@ -564,6 +569,15 @@ button("prev", function () { stopPlaying(); go(pos - 1); });
 button("next", function () { stopPlaying(); go(pos + 1); });
 button("last", function () { stopPlaying(); go(N - 1); });
 button("play", play);
+var zoom = 1;
+function setZoom(z) {
+  zoom = Math.max(0.5, Math.min(3, z));
+  document.getElementById("graph").style.setProperty("--zoom", zoom);
+  svg.style.setProperty("--zoom", zoom);
+  document.body.setAttribute("data-zoom", String(zoom));
+}
+button("zoom-in", function () { setZoom(zoom * 1.25); });
+button("zoom-out", function () { setZoom(zoom / 1.25); });
 document.addEventListener("keydown", function (ev) {
   if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
   var t = ev.target, tag = t && t.tagName;
@@ -574,6 +588,8 @@ document.addEventListener("keydown", function (ev) {
   else if (k === "Home") { stopPlaying(); go(0); }
   else if (k === "End") { stopPlaying(); go(N - 1); }
   else if (k === " " || k === "Spacebar") play();
+  else if (k === "+" || k === "=") setZoom(zoom * 1.25);
+  else if (k === "-" || k === "_") setZoom(zoom / 1.25);
   else return;
   ev.preventDefault();
 });

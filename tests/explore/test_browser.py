@@ -94,6 +94,12 @@ def test_arrow_keys_step_and_space_plays_and_pauses(driver, fig10_3_page):
     assert body.get_attribute("data-playing") == "no"
     _keys(driver, Keys.HOME)
     assert _position(driver) == "start"
+    svg = driver.find_element(By.ID, "graph-svg")
+    height = svg.rect["height"]
+    _keys(driver, "+")
+    assert svg.rect["height"] == pytest.approx(1.25 * height, rel=0.02)
+    _keys(driver, "-")
+    assert svg.rect["height"] == pytest.approx(height, rel=0.02)
 
 
 def test_clicking_a_node_and_moving_the_slider_go_there(driver, fig10_3_page):
