@@ -431,8 +431,9 @@ function panelBackward(k, i) {
     got.forEach(function (pt) {
       var cp = D.params[pt[0]].copies[String(pt[1])], ck = D.copyChecks[pt[0] + "^(" + pt[1] + ")"];
       var line = "\u2207<i>" + esc(pt[0]) + "</i><sup>(" + pt[1] + ")</sup>: \u2016\u00b7\u2016 = " + short(cp.norm);
-      if (ck) line += '; <span class="note">entry [' + ck.entry.join(", ") + "] = " + fmt(ck.engine) + ",</span> " +
-        (ck.derived !== null ? "derived " + mark(ck.derivedOk) + ", " : "") + "finite difference " + mark(ck.fdOk);
+      if (ck) line += '; <span class="note">[' + ck.entry.join(", ") + "] = " + fmt(ck.engine) + ":</span> " +
+        (ck.derived !== null ? "derived " + mark(ck.derivedOk) + " " : "") +
+        '<abbr title="finite difference">f.d.</abbr> ' + mark(ck.fdOk);
       h.push('<li title="' + esc(ck && ck.plugged ? ck.plugged : "") + '">' + line + "</li>");
     });
     h.push("</ul>");
