@@ -50,6 +50,7 @@ def test_the_page_loads_with_no_console_errors_and_draws_the_unfolded_graph(driv
     driver.get_log("browser")  # start from an empty log
     _open(driver, path)
     assert _problems(driver) == []
+    assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0  # nothing fetched
     nodes = driver.find_elements(By.CSS_SELECTOR, "#graph svg g.node")
     titles = {n.find_element(By.TAG_NAME, "title").get_attribute("textContent") for n in nodes}
     assert {"h(1)", "h(5)", "o(3)", "L(5)", "x(1)", "y(2)", "h(0)"} <= titles
