@@ -131,6 +131,9 @@ def test_a_run_checks_what_the_chapter_derives(executed):
     assert "printed order  ->  ValueError" in text  # eq. 10.21 as printed does not type-check
     assert "all passed" in html  # the verification report: engine = book = finite differences
     assert "slope (log–log)" in html  # O(τ) measured
+    # fig. 10.3's derivation beside the book's equations, and displayed as math
+    assert "derived by graphrnn" in html and "(4) ∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L + Vᵀ ∇o(t) L" in html
+    assert any("[10.21†]" in md for md in _outputs(nb, "text/markdown"))
 
 
 # ------------------------------------------------------------------------------ the committed file
