@@ -14,10 +14,11 @@ works from ``file://`` and offline.  In Jupyter an :class:`Explorer` shows itsel
 inline.  Also ``graphrnn explore ARCH --steps T -o page.html``.
 
 >>> import graphrnn as gr
->>> page = gr.explore(gr.load("fig10_3"), steps=3, batch=2, seed=0)
+>>> from graphrnn.explore import explore
+>>> page = explore(gr.load("fig10_3"), steps=3, batch=2, seed=0)   # also gr.explore
 >>> page.ok, len(page.trace.backward)
 (True, 9)
->>> gr.explore(gr.load("fig10_3"), steps=80)
+>>> explore(gr.load("fig10_3"), steps=80)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
 graphrnn.explore.trace.ExploreError: steps = 80 is too many for the explorer: ...

@@ -181,9 +181,24 @@ def page_data(trace: Trace) -> dict:
     }, drawing
 
 
+def _finite(obj):
+    """``obj`` with every NaN or infinity replaced by None (JSON has neither; the page writes "—")."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _json_for_script(data) -> str:
-    """JSON that can sit inside a <script> element: no "</" (which would end it), no U+2028/9."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    r"""JSON that can sit inside a <script> element: no "</" (which would end it), no U+2028/9, no NaN.
+
+    >>> print(_json_for_script({"a": float("nan"), "b": "</script>"}))
+    {"a":null,"b":"<\/script>"}
+    """
+    text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 

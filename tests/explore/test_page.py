@@ -135,3 +135,13 @@ def test_the_gallery_holds_the_explorer_page_and_its_screenshot():
     assert f'href="{stem}.html"' in (folder / "index.html").read_text(encoding="utf-8")
     readme = (folder.parent / "README.md").read_text(encoding="utf-8")
     assert f"visualizations/{stem}.html" in readme and "graphrnn explore ARCH" in readme
+
+
+def test_a_run_with_nan_still_makes_a_page_that_shows_a_dash():
+    from graphrnn.explore.page import page_html
+    from graphrnn.explore.trace import build_trace
+
+    tr = build_trace(gr.load("fig10_3"), steps=2, batch=1, checks=False)
+    tr.run.grads["h[1]"][0, 0] = np.nan  # what an exploding run can produce
+    data = _data(page_html(tr))
+    assert data["nodes"]["h[1]"]["gnorm"] is None and data["nodes"]["h[1]"]["grad"][0][0] is None
