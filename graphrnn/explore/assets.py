@@ -185,7 +185,7 @@ function keyOf(name) {  // h(3), h[3], h^(3) -> h[3]
 var DIVERGING = [[-1, [45, 0, 75]], [-0.66, [106, 76, 154]], [-0.33, [177, 170, 209]], [0, [246, 246, 247]],
                  [0.33, [252, 183, 97]], [0.66, [201, 109, 13]], [1, [127, 59, 8]]];
 function diverging(v, scale) {
-  if (v === null || v === undefined) return "#000";
+  if (v === null || v === undefined) return "#9e9e9e";  // NaN or infinity: grey, its tooltip says "—"
   var f = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
   for (var i = 1; i < DIVERGING.length; i++) {
     if (f <= DIVERGING[i][0]) {
