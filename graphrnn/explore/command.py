@@ -1,6 +1,7 @@
 """Write a self-contained HTML page that steps through one run's forward and backward pass, node by node,
 over the unfolded drawing: values, gradients, the edges they came back along, the dummy copies W(t) adding
-up to ∇W, and each gradient checked against finite differences (and the derived equations, when built).
+up to ∇W, each gradient's derived equation with one entry's numbers plugged in, and that entry checked
+three ways: the engine, the derived equation, a finite difference.
 Open it in any browser, also offline: arrow keys step, space plays, the address keeps the position.
 
 examples:
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"time steps to unroll, at most {MAX_STEPS} (default 5)")
     parser.add_argument("--batch", "-B", type=_whole, default=2, metavar="B", help="sequences in the batch (default 2)")
     parser.add_argument("--seed", type=_whole, default=0, metavar="S", help="seed of the random data and parameters")
-    parser.add_argument("--no-checks", action="store_true", help="leave out the finite-difference checks")
+    parser.add_argument("--no-checks", action="store_true",
+                        help="leave out the finite differences (they take most of the time of a long unroll)")
     parser.add_argument("-o", "--output", required=True, metavar="PAGE.html", help="where to write the page")
 
 
