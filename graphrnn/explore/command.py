@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", "-B", type=_whole, default=2, metavar="B", help="sequences in the batch (default 2)")
     parser.add_argument("--seed", type=_whole, default=0, metavar="S", help="seed of the random data and parameters")
     parser.add_argument("--no-checks", action="store_true",
-                        help="leave out the checks of each gradient (their finite differences take most of the time of a long unroll)")
+                        help="leave out the checks of each gradient (their finite differences take most of "
+                             "the time of a long unroll)")
     parser.add_argument("-o", "--output", required=True, metavar="PAGE.html", help="where to write the page")
 
 
