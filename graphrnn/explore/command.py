@@ -54,7 +54,8 @@ def main(args) -> int:
         print(page.trace.derive_note)
     if checks and not page.ok:
         bad = next(c for c in checks if not c.ok)
+        derived_text = f", derived {bad.derived!r}" if bad.derived is not None else ""
         print(f"graphrnn explore: a check FAILED: {bad.key}{list(bad.entry)}: engine {bad.engine!r}, finite "
-              f"difference {bad.fd!r}" + (f", derived {bad.derived!r}" if bad.derived is not None else ""), file=sys.stderr)
+              f"difference {bad.fd!r}{derived_text}", file=sys.stderr)
         return 1
     return 0
