@@ -502,7 +502,7 @@ class _Builder:
             step = lo if lo == hi else T0
             rhs = S.add(*(S.at(t.expr, step) if lo == hi else t.expr for t in active),
                         *([S.ONE] if name in self.rec.losses else []))  # eq. 10.17 for a loss also read elsewhere
-            note = None if active else "no equation reads it at these steps"
+            note = None if active else "no equation reads it at these steps: no path to the loss"
             out.append(Equation("variable", name, Grad(name, step), rhs, list(active), lo, hi, note=note))
         return out
 

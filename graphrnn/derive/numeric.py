@@ -317,6 +317,11 @@ def evaluate(derivation, run, downstream=None) -> Gradients:
         ev.grads[(name, s)] = np.asarray(total, dtype=np.float64)
         out[f"{name}[{s}]"] = ev.grads[(name, s)]
         out._terms[(name, s)] = parts
+    for name, var in rec.variables.items():  # class labels computed by argmax or sample: no gradient
+        if var.kind == "computed" and var.is_label:
+            for s in _steps(rec, name, T):
+                if f"{name}[{s}]" in run.values:
+                    out[f"{name}[{s}]"] = np.zeros(np.shape(run.values[f"{name}[{s}]"]))
     shapes = rec.all_param_shapes()
     for eq in derivation.equations:
         if eq.kind == "parameter":

@@ -85,7 +85,7 @@ class TextPrinter(Printer):
     def step(self, step: S.Step) -> str:
         base = {"t": "t", "tau": "τ", "0": ""}[step.anchor]
         if step.anchor == "0":
-            return str(step.offset)
+            return str(step.offset).replace("-", "−")
         if step.offset == 0:
             return base
         return f"{base}{'+' if step.offset > 0 else '−'}{abs(step.offset)}"
@@ -189,6 +189,8 @@ class TextPrinter(Printer):
             parts.append(cond)
         if eq.book:
             parts.append(f"({eq.book})")
+        if eq.kind == "variable" and eq.note:
+            parts.append(f"({eq.note})")
         return "    ".join(parts)
 
     def derivation(self, d) -> str:
