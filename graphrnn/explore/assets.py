@@ -511,7 +511,7 @@ function drawParams(p0) {
 function legendHtml() {
   return "gradient flowing back along an edge: " + D.legend.map(function (s) {
     return '<span class="sw" style="height:' + Math.max(2, s.width) + "px;background:" + s.colour + '"></span>10<sup>' +
-           s.exp + "</sup>";
+           String(s.exp).replace("-", "\u2212") + "</sup>";
   }).join(" ");
 }
 function render() {
