@@ -448,9 +448,11 @@ function buildParams() {
   for (var t = 1; t <= T; t++) h.push("<th><i>t</i>=" + t + "</th>");
   h.push('<th class="sumhead">\u03a3<sub><i>t</i></sub> of the copies filled so far</th></tr>');
   Object.keys(D.params).forEach(function (p) {
-    h.push('<tr><th class="p">' + esc(p) + "<sup>(<i>t</i>)</sup></th>");
+    var copied = Object.keys(D.params[p].copies).length > 0 || !D.params[p].initial;
+    h.push('<tr><th class="p">' + esc(p) + (copied ? "<sup>(<i>t</i>)</sup>" : "") + "</th>");
     for (var t = 1; t <= T; t++)
-      h.push('<td class="copy" id="copy-' + esc(p) + "-" + t + '" title="\u2207' + esc(p) + "(" + t + ')"><canvas></canvas></td>');
+      h.push(copied ? '<td class="copy" id="copy-' + esc(p) + "-" + t + '" title="\u2207' + esc(p) + "(" + t +
+             ')"><canvas></canvas></td>' : "<td></td>");
     h.push('<td class="sum" id="sum-' + esc(p) + '"><canvas></canvas><span></span></td></tr>');
   });
   h.push("</table>");
@@ -460,7 +462,9 @@ function buildParams() {
     var P = D.params[p], cell = Math.max(2, Math.min(7, Math.floor(big / Math.max(P.shape[0], P.shape[1]))));
     paramCells[p] = {cell: cell};
     for (var t = 1; t <= T; t++) {
-      var td = document.getElementById("copy-" + p + "-" + t), canvas = td.querySelector("canvas");
+      var td = document.getElementById("copy-" + p + "-" + t);
+      if (!td) continue;  // a learned initial state has no copies
+      var canvas = td.querySelector("canvas");
       canvas.width = P.shape[1] * cell; canvas.height = P.shape[0] * cell;
     }
     var sc = document.getElementById("sum-" + p).querySelector("canvas");
@@ -472,7 +476,9 @@ function drawParams(p0) {
   Object.keys(D.params).forEach(function (p) {
     var P = D.params[p], cell = paramCells[p].cell, sum = null;
     for (var t = 1; t <= T; t++) {
-      var td = document.getElementById("copy-" + p + "-" + t), canvas = td.querySelector("canvas"), c = P.copies[String(t)];
+      var td = document.getElementById("copy-" + p + "-" + t);
+      if (!td) continue;
+      var canvas = td.querySelector("canvas"), c = P.copies[String(t)];
       var filled = c && c.at !== null && c.at < nb, now = filled && c.at === nb - 1;
       td.classList.toggle("filled", !!filled); td.classList.toggle("now", !!now);
       var ctx = canvas.getContext("2d"); ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -486,9 +492,15 @@ function drawParams(p0) {
     var sctx = sc.getContext("2d"); sctx.clearRect(0, 0, sc.width, sc.height);
     if (sum) drawCanvas(sc, sum, P.scale, cell);
     var done = Object.keys(P.copies).every(function (t) { return P.copies[t].at !== null && P.copies[t].at < nb; });
-    var run = P.running[nb];
-
-    if (done && nb > 0) {
+    var run = P.running[nb], chk0 = D.paramChecks[p];
+    if (P.initial && !Object.keys(P.copies).length) {  // a learned initial state h(0): used once, not per step
+      span.innerHTML = '<span class="note">no copies: the learned initial state ' + book(P.initial + "[0]") +
+        (nb === B ? '; \u2207<i>' + esc(p) + "</i> <i>L</i> = \u03a3 over the batch of \u2207" + book(P.initial + "[0]") +
+         " <i>L</i>, \u2016\u00b7\u2016 = " + short(P.tnorm) + (chk0 ? ", f.d. " + (chk0.fdOk ? "\u2713" : "\u2717") : "")
+         : ", complete at the end of the backward pass") + "</span>";
+      if (nb === B) drawCanvas(sc, P.total, P.scale, cell);
+      sd.title = "";
+    } else if (done && nb > 0) {
       var chk = D.paramChecks[p];
       span.innerHTML = '= \u2207<sub><i>' + esc(p) + '</i></sub><i>L</i> <span class="ok">\u2713</span> ' +
         '<span class="note">|\u03a3 \u2212 \u2207' + esc(p) + "| \u2264 " + short(P.sumdiff) + "</span>";

@@ -143,6 +143,7 @@ def page_data(trace: Trace) -> dict:
     params = {}
     step_of = {k: i for i, k in enumerate(trace.backward)}
     filled_at = {pt: step_of[k] for k, pts in trace.received.items() for pt in pts}
+    initial_of = {param: var for var, param in rec.learned_inits().items()}
     for p, shape in rec.all_param_shapes().items():
         copies = run.copy_grads.get(p, {})
         total = np.asarray(run.grads[p], dtype=np.float64)
@@ -156,6 +157,7 @@ def page_data(trace: Trace) -> dict:
         summed = sum((np.asarray(g, dtype=np.float64) for g in copies.values()), np.zeros_like(total))
         params[p] = {
             "shape": list(shape), "total": _grid(total), "tnorm": _norm(total),
+            "initial": initial_of.get(p),  # a learned initial state: one use, before step 1, no copies
             "value": _grid(trace.params[p]), "pnorm": _norm(trace.params[p]),
             "copies": {str(t): {"grad": _grid(g), "norm": _norm(g), "at": filled_at.get((p, t))}
                        for t, g in sorted(copies.items())},

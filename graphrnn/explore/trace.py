@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import GraphrnnError
 from ..render.flow import VariableFlow, variable_flow
 from ..verify import Perturbed
+from .equations import attach_derivation
 
 #: the longest unroll the page draws: every step is a column of the drawing and a row of its data
 MAX_STEPS = 50
@@ -156,13 +157,13 @@ def build_trace(rec, steps: int = 5, batch: int = 2, seed: int = 0, checks: bool
     for param, per in run.copy_grads.items():
         for t in per:
             users = [k for k in forward if param in params_of[k] and un.nodes[k].get("t") == t and k in position]
-            if users:  # the copy is complete once the last of its users (in backward order) is done
-                received[max(users, key=position.get)].append((param, t))
+            # the copy is complete once the last of its users (in backward order) is done; one no per-step
+            # node uses (a learned initial state's parameter) is complete at the end
+            done_at = max(users, key=position.get) if users else backward[-1]
+            received[done_at].append((param, t))
     trace = Trace(rec, run, inputs, params, seed, forward, backward, inputs_of, params_of, flow, received)
     if checks:
         _check(trace)
-    from .equations import attach_derivation
-
     attach_derivation(trace)
     return trace
 
@@ -170,16 +171,17 @@ def build_trace(rec, steps: int = 5, batch: int = 2, seed: int = 0, checks: bool
 def _check(trace: Trace) -> None:
     run = trace.run
     ev = Perturbed(trace.rec, trace.inputs, trace.params, trace.T)
-    for k in trace.backward:
-        g = np.asarray(run.grads[k], dtype=np.float64)
+
+    def check(key: str, g) -> Check:
+        g = np.asarray(g, dtype=np.float64)
         e = _largest(g)
-        trace.checks[k] = Check(k, e, float(g[e]), _fd_entry(ev, k, g.shape, e))
+        return Check(key, e, float(g[e]), _fd_entry(ev, key, g.shape, e))
+
+    for k in trace.backward:
+        trace.checks[k] = check(k, run.grads[k])
     for param, per in run.copy_grads.items():
         for t, g in per.items():
-            g = np.asarray(g, dtype=np.float64)
-            e = _largest(g)
-            trace.copy_checks[(param, t)] = Check(f"{param}^({t})", e, float(g[e]), _fd_entry(ev, f"{param}^({t})",
-                                                                                               g.shape, e))
-        g = np.asarray(run.grads[param], dtype=np.float64)
-        e = _largest(g)
-        trace.param_checks[param] = Check(param, e, float(g[e]), _fd_entry(ev, param, g.shape, e))
+            trace.copy_checks[(param, t)] = check(f"{param}^({t})", g)
+    for param in trace.rec.all_param_shapes():  # every parameter, a learned initial state's too
+        if param in run.grads:
+            trace.param_checks[param] = check(param, run.grads[param])

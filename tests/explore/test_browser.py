@@ -216,3 +216,32 @@ def test_the_page_shows_the_derived_equation_with_the_numbers_plugged_in(driver,
     assert float(driver.find_element(By.ID, "check-derived").text) == float(f"{c.derived:.10g}")
     assert float(driver.find_element(By.ID, "check-fd").text) == float(f"{c.fd:.10g}")
     assert driver.find_element(By.CSS_SELECTOR, "table.checks").text.count("✓") == 2
+
+
+LEARNED = """
+size H = 3, I = 2, K = 2
+input x: I
+target y: class K
+state h: H = learned
+loss L
+h[t] = tanh(b + W @ h[t-1] + U @ x[t])
+o[t] = c + V @ h[t]
+L[t] = cross_entropy(o[t], y[t])
+"""
+
+
+def test_a_learned_initial_state_is_a_parameter_without_copies(driver, tmp_path):
+    import graphrnn as gr
+
+    page = gr.explore(gr.Recurrence(LEARNED), steps=3, batch=2)
+    assert page.trace.param_checks["h0"].ok and "h0" not in page.trace.run.copy_grads
+    path = page.save(tmp_path / "learned.html")
+    driver.get_log("browser")
+    _open(driver, path)
+    assert not driver.find_elements(By.ID, "copy-h0-1")
+    assert "complete at the end of the backward pass" in driver.find_element(By.ID, "sum-h0").text
+    _keys(driver, Keys.END)
+    text = driver.find_element(By.ID, "sum-h0").text
+    assert "no copies: the learned initial state" in text and "f.d. ✓" in text
+    assert f"{float(np.linalg.norm(page.trace.run.grads['h0'])):.3g}" in text
+    assert _problems(driver) == []
