@@ -359,15 +359,13 @@ class _Builder:
                         S.shift(jac, -r))
         elif anchor == "tau":
             term = Term(g, consumer, ref.text, r, u_step, u_step, jac)
-        else:  # every step t reads u[τ + r]: one step of u gets the sum over t
-            term = Term(S.StepSum(ONE_STEP, TAU, g), consumer, ref.text, r, u_step, u_step,
-                        S.StepSum(ONE_STEP, TAU, jac))
+        else:  # the notation rejects it (a spec error): an equation of every step cannot read a computed u[τ]
+            raise DeriveError(f"the equation of {consumer} reads {ref.text} at every step; define {consumer} at "
+                              f"[tau] too")
         terms = self.var_terms.setdefault(ref.name, [])
         for other in terms:  # one term per consumer and step, as eq. 10.20 sums them
-            if (other.consumer, other.offset, other.lo, other.hi) == (term.consumer, term.offset, term.lo, term.hi) \
-                    and isinstance(other.expr, S.StepSum) == isinstance(term.expr, S.StepSum):
-                other.expr = S.add(other.expr, term.expr) if not isinstance(term.expr, S.StepSum) else S.StepSum(
-                    term.expr.lo, term.expr.hi, S.add(other.expr.body, term.expr.body))
+            if (other.consumer, other.offset, other.lo, other.hi) == (term.consumer, term.offset, term.lo, term.hi):
+                other.expr = S.add(other.expr, term.expr)
                 other.use = f"{other.use}, {term.use}"
                 return
         terms.append(term)

@@ -338,6 +338,7 @@ class Report:
         esc = html.escape
         parts = [f"<div><p><b>{esc(self.name)}</b>: {'✅ all passed' if self.ok else '❌ ' + esc(self.summary())}</p>",
                  f"<pre style='font-size:smaller'>{esc(self.header())}</pre>",
+                 (f"<pre style='font-size:smaller'>{esc(self.equations_text())}</pre>" if self.derivation else ""),
                  "<table><thead><tr>"]
         head = self._columns(self.rows)
         parts += [f"<th>{esc(c)}</th>" for c in head]
