@@ -135,6 +135,17 @@ def test_the_gallery_holds_the_explorer_page_and_its_screenshot():
     assert f'href="{stem}.html"' in (folder / "index.html").read_text(encoding="utf-8")
     readme = (folder.parent / "README.md").read_text(encoding="utf-8")
     assert f"visualizations/{stem}.html" in readme and "graphrnn explore ARCH" in readme
+    # the committed page is today's: the same script and styles, the same run (python visualizations/make_gallery.py)
+    from graphrnn.explore import assets
+
+    assert assets.JS in page and assets.CSS in page
+    _, arch, steps, _ = gallery.EXPLORER
+    fresh = _data(gr.explore(gr.load(arch), steps=steps).html)
+    committed = _data(page)
+    assert committed["forward"] == fresh["forward"] and committed["backward"] == fresh["backward"]
+    for k in fresh["backward"]:
+        assert committed["nodes"][k]["gnorm"] == pytest.approx(fresh["nodes"][k]["gnorm"], rel=1e-9)
+    assert committed["derive"] == fresh["derive"]
 
 
 def test_a_run_with_nan_still_makes_a_page_that_shows_a_dash():
