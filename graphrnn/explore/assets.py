@@ -237,8 +237,6 @@ Object.keys(nodeEl).forEach(function (k) {
   if (!nodeEl[k]) return;
   nodeEl[k].addEventListener("click", function () { goToNode(k); });
 });
-var paramEdge = {};  // "h[3]" -> the edges into it that carry a parameter's letter
-D.edges.forEach(function (e, j) { if (e.param) (paramEdge[e.dst] = paramEdge[e.dst] || []).push(j); });
 
 function classes(el, names, on) { names.forEach(function (n) { el.classList.toggle(n, on); }); }
 function paint(j, colour, width) {
