@@ -285,6 +285,11 @@ def evaluate(derivation, run, downstream=None) -> Gradients:
         raise DeriveError(f"this derivation is for {derivation.mode} mode but the run is in {run.mode} mode; "
                           f"derive it with gr.derive(rec, mode={run.mode!r})")
     rec, T = derivation.rec, run.T
+    if not any(f"{n}[{s}]" in run.values for n, v in rec.variables.items() if v.kind == "computed"
+               for s in (1, T)):
+        raise DeriveError("the run kept no per-step values (a checkpointed or truncated run keeps the parameters' "
+                          "gradients only); evaluate the derivation on a run made without checkpoint= or "
+                          "truncate=")
     ev = _Evaluator(derivation, run, downstream)
     out = Gradients(derivation, T)
     terms = derivation.terms

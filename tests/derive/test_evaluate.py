@@ -9,6 +9,7 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 import graphrnn as gr
+from graphrnn.derive import DeriveError
 
 
 @pytest.mark.parametrize("name,mode", zoo_cases())
@@ -59,3 +60,14 @@ def test_random_recurrences_cover_what_the_issue_asks_for():
     }
     for what, pred in features.items():
         assert find(recurrences(), pred, settings=SETTINGS), what
+
+
+def test_the_fast_path_gives_the_same_and_a_checkpointed_run_is_a_clear_error():
+    rec = gr.load("lstm")
+    inputs = rec.random_inputs(6, batch=2)
+    run = rec.run(inputs, T=6, copies=False)  # no dummy copies: the totals and per-step gradients only
+    grads = rec.derive().evaluate(run)
+    for k, v in run.grads.items():
+        np.testing.assert_allclose(grads[k], v, rtol=1e-10, atol=1e-14, err_msg=k)
+    with pytest.raises(DeriveError, match="kept no per-step values"):
+        rec.derive().evaluate(rec.run(inputs, T=6, checkpoint=True))
