@@ -440,6 +440,8 @@ class _Builder:
         out: list[Equation] = []
         order = [n for n in reversed(list(eqs)) if self.rec.variables[n].kind == "computed"]
         for L in self.rec.losses:
+            if L not in plain_losses:
+                continue  # read by another equation too: its equation below has 1 (eq. 10.17) plus those terms
             anchor = self.rec.variables[L].anchor
             step = TAU if anchor == "tau" else T0
             lo, hi = (TAU, TAU) if anchor == "tau" else (ONE_STEP, TAU)
@@ -500,8 +502,9 @@ class _Builder:
             step = lo if lo == hi else T0
             rhs = S.add(*(S.at(t.expr, step) if lo == hi else t.expr for t in active),
                         *([S.ONE] if name in self.rec.losses else []))  # eq. 10.17 for a loss also read elsewhere
-            note = None if active else "no equation reads it at these steps: no path to the loss"
-            out.append(Equation("variable", name, Grad(name, step), rhs, list(active), lo, hi, note=note))
+            note = None if active or name in self.rec.losses else "no equation reads it at these steps: no path to the loss"
+            out.append(Equation("variable", name, Grad(name, step, loss=name in self.rec.losses), rhs, list(active),
+                                lo, hi, note=note))
         return out
 
     def parameter_equation(self, P: str, uses) -> Equation:

@@ -26,8 +26,8 @@ summed over the batch.
 from __future__ import annotations
 
 from .symbols import (
-    ONE, Diag, Func, Num, OneHot, Positive, Prediction, Var, add, diag, div, matmul, mul, power, scale, sub,
-    transpose, LogSoftmaxVJP, SoftmaxVJP,
+    ONE, Diag, Func, LogSoftmaxVJP, Num, OneHot, Positive, Prediction, SoftmaxVJP, div, matmul, mul, power, scale,
+    sub, transpose,
 )
 
 

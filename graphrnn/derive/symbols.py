@@ -321,12 +321,27 @@ def add(*terms: Node) -> Node:
                 constant += u.value
             else:
                 flat.append(u)
-    flat = _common_gradient(flat)
+    flat = _common_gradient(_like_terms(flat))
     if constant != 0.0:
         flat.insert(0, Num(constant))  # the book writes 1 − h², the number first
     if not flat:
         return ZERO
     return flat[0] if len(flat) == 1 else Add(tuple(flat))
+
+
+def _like_terms(terms: list) -> list:
+    """x + x = 2 x: equal terms (up to a number factor) are added up, in the place of the first."""
+    coefficients: dict = {}
+    order = []
+    for t in terms:
+        k, inner = _split_scale(t)
+        if inner not in coefficients:
+            order.append(inner)
+            coefficients[inner] = 0.0
+        coefficients[inner] += k
+    if len(order) == len(terms):
+        return terms
+    return [scale(coefficients[inner], inner) for inner in order if coefficients[inner] != 0.0]
 
 
 def _diag_factor(t: Node):
@@ -396,8 +411,8 @@ def matmul(a: Node, b: Node) -> Node:
     """A matrix product; a number factor (a scalar gradient such as ∂L/∂L^(t) = 1) becomes a scale."""
     if isinstance(a, Num):
         return scale(a.value, b)
-    if isinstance(b, Num):
-        return scale(b.value, a)
+    if isinstance(b, Num):  # diag(v) k = k v: a diagonal Jacobian times a number (a scalar gradient)
+        return scale(b.value, a.arg if isinstance(a, Diag) else a)
     ka, a = _split_scale(a)
     kb, b = _split_scale(b)
     return scale(ka * kb, MatMul(a, b))

@@ -135,3 +135,21 @@ def test_printers_dispatch_on_every_node_type():
         missing = [cls.__name__ for cls in nodes if not hasattr(printer, f"_print_{cls.__name__}")]
         assert missing == [], (printer.__name__, missing)
     assert text(S.add(S.Var("h", S.T0), S.scale(-0.5, S.Var("g", S.T0)))) == "h(t) − (1/2) g(t)"
+
+
+def test_a_loss_read_by_another_equation_gets_1_plus_its_terms_and_like_terms_add_up():
+    rec = gr.Recurrence("""
+input x: 2
+target z: 3
+state h: 3 = zero
+loss L, J
+h[t] = tanh(W @ h[t-1] + U @ x[t])
+L[t] = mse(h[t], z[t])
+J[t] = 2 * L[t] * L[t]
+""")
+    lines = _lines(rec.derive())
+    assert lines[:2] == ["∂L/∂J(t) = 1    for 1 ≤ t ≤ τ", "∂L/∂L(t) = 1 + 4 L(t)    for 1 ≤ t ≤ τ"]
+    run = rec.run(rec.random_inputs(4, batch=2), T=4)
+    grads = rec.derive().evaluate(run)
+    for k, v in run.grads.items():
+        np.testing.assert_allclose(grads[k], v, rtol=1e-10, atol=1e-14, err_msg=k)
