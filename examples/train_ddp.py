@@ -26,6 +26,7 @@ the first step, which ``tests/export/test_train_ddp.py`` compares with one proce
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import json
 import os
@@ -62,7 +63,9 @@ def worker(rank: int, world: int, model_file: str, params: dict, data: dict, ste
     device = torch.device("cuda", local) if gpu else torch.device("cpu")
     if gpu:
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=world)
+    # a peer that died makes the others fail after this long, instead of waiting forever in a collective
+    timeout = datetime.timedelta(seconds=float(os.environ.get("GRAPHRNN_DDP_TIMEOUT", "300")))
+    dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=world, timeout=timeout)
     try:
         model = import_exported(model_file).make_model(params).to(device)
         ddp = DDP(model, device_ids=[local] if gpu else None)
