@@ -88,6 +88,7 @@ def worker(rank: int, world: int, model_file: str, params: dict, data: dict, ste
                   f"in {steps} steps")
             if report:
                 Path(report).write_text(json.dumps({"world": world, "losses": losses, "grads": first_grads}))
+        dist.barrier()  # leave together: no rank tears the group down while another still talks to it
     finally:
         dist.destroy_process_group()
 
