@@ -16,7 +16,8 @@ from .errors import GraphrnnError
 #: commands implemented in their own module: name -> module with add_arguments(p) and main(args) -> int
 _COMMAND_MODULES = {
     "render": ("graphrnn.render.command", "draw the folded or unfolded graph (svg, png, pdf, dot)"),
-    "verify": ("graphrnn.verify.command", "check BPTT step by step: engine vs book vs finite differences"),
+    "verify": ("graphrnn.verify.command",
+               "check BPTT step by step: engine vs derived equations (and the book) vs finite differences"),
     "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, derived symbolically"),
     "export": ("graphrnn.export.command", "write a recurrence as standalone PyTorch or JAX code"),
     "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML)"),
