@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-for folder in (Path(__file__).parent, Path(__file__).parent.parent / "recurrence"):
+# test_random_recurrences (its generator and _setup) moved to tests/runtime with the runtime package
+for folder in (Path(__file__).parent, Path(__file__).parent.parent / "recurrence",
+               Path(__file__).parent.parent / "runtime"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
