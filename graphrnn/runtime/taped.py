@@ -534,7 +534,10 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
         for (name, t), copy in ctx.copies.items():
             copy_grads.setdefault(name, {})[t] = _grad_or_zeros(copy, dtype)
             tensors[f"{name}^({t})"] = copy
-    fed = {key(n, t): v.data for (n, t), v in ctx.values.items() if rec.variables.get(n) and rec.variables[n].kind == "fed"}
+    # every step's fed value, also of a fed variable no equation reads (the lean evaluation computes it for
+    # all steps at once, so it is in ctx.batched, not ctx.values): the same keys as with dummy copies
+    fed = {key(n, t): value_steps[n][1](t) for n, v in rec.variables.items() if v.kind == "fed" and n in value_steps
+           for t in value_steps[n][0]}
     return Run(rec, T, mode, loss_value, NodeMap(fixed_values, value_steps), NodeMap(grads, grad_steps), copy_grads,
                step_losses, tensors, total, fed)
 
