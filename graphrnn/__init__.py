@@ -14,6 +14,7 @@ from .errors import (
 from .recurrence import Recurrence, Run, Unrolled
 from .zoo import load
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
+from . import train  # noqa: E402  (optimizers, clipping, the trainer, tasks, generation: gr.train)
 
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [

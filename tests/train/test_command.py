@@ -1,0 +1,63 @@
+"""`graphrnn train`: the files it writes, and what they load back into."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import graphrnn as gr
+from graphrnn.cli import main
+
+
+def test_train_writes_params_history_and_curves_that_load_back(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "gru", "--task", "adding", "--T", "6", "--steps", "12", "--batch", "4",
+                 "--optimizer", "adam", "--lr", "0.01", "--clip", "1", "--seed", "3", "-o", str(out), "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "gru-adding on adding: 12 steps" in printed and "held-out batch: mse" in printed
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 12 and set(history["grad_norm_param"]) >= {"Wu", "Un", "V"}
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    # the trained model: its spec as trained, and its parameters, go back into rec.run and verify
+    rec = gr.load(str(out / "spec.rnn"))
+    with np.load(out / "params.npz", allow_pickle=False) as f:
+        params = {k: f[k] for k in f.files}
+    assert all(p.dtype == np.float32 for p in params.values())
+    data = gr.train.Adding(T=6).batch(np.random.default_rng(0), 2)
+    run = rec.run(data, params=params, copies=False, dtype=np.float32)
+    assert np.isfinite(run.loss)
+    report = gr.verify.verify(rec, steps=4, params={k: v.astype(np.float64) for k, v in params.items()})
+    assert report.ok
+
+
+def test_train_resumes_from_its_checkpoint(tmp_path, capsys):
+    args = ["train", "fig10_3", "--task", "copy", "--n", "2", "--delay", "2", "--batch", "4", "--seed", "1",
+            "-q", "-o"]
+    assert main(args + [str(tmp_path / "a"), "--steps", "6"]) == 0
+    assert main(args + [str(tmp_path / "b"), "--steps", "3"]) == 0
+    assert main(args + [str(tmp_path / "b"), "--steps", "3", "--resume"]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    with np.load(tmp_path / "a" / "params.npz") as a, np.load(tmp_path / "b" / "params.npz") as b:
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+    ha = json.loads((tmp_path / "a" / "history.json").read_text())
+    hb = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert ha["loss"] == hb["loss"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "gru", "--task", "text"], "needs a file: --text FILE"),
+    (["train", "gru", "--task", "reber", "--mode", "scheduled"], "has no `feedback` line"),
+    (["train", "halt", "--task", "copy"], "halt does not fit"),
+    (["train", "gru", "--task", "copy", "--resume"], "no .*checkpoint.npz to continue from"),
+])
+def test_train_errors_are_one_line(tmp_path, capsys, argv, message):
+    assert main(argv + ["-o", str(tmp_path / "x"), "-q", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("graphrnn train: error:") and err.count("\n") == 1
+    import re
+
+    assert re.search(message, err)
