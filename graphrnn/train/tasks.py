@@ -17,13 +17,13 @@
 Every task adapts an architecture to its data (:meth:`Task.adapt`): the class
 tasks (copy, Reber, text) set the sizes of the input ``x`` (one-hot symbols) and of
 the target ``y`` (classes); the adding problem reads a real number at the last
-step, so it keeps the spec's recurrent equations and replaces its output and loss
-by ``o[tau] = ... h[tau]`` and ``L[tau] = mse(o[tau], y[tau])`` (the form of fig. 10.5).
+step, so it keeps the spec's equations up to the output ``o`` and replaces its loss by an
+mse counted at the last step only (see :func:`_with_head`).
 
 >>> import numpy as np
 >>> task = Adding(T=10)
 >>> data = task.batch(np.random.default_rng(0), 4)
->>> data["x"].shape, data["y"].shape     # (value, mark) per step; the sum at every step, read at tau
+>>> data["x"].shape, data["y"].shape     # (value, mark) per step; the sum, counted at the last step
 ((10, 2, 4), (10, 1, 4))
 >>> float(data["x"][:, 1].sum(axis=0)[0])
 2.0
@@ -83,8 +83,11 @@ def _need(rec: Recurrence, task: str, inputs=("x",), targets=("y",), classes: bo
 
 
 def _with_head(rec: Recurrence, task: str) -> Recurrence:
-    """The spec with its output read at the last step and an mse loss on a 1-number target ``y``
-    (the adding problem): ``o[tau] = <o's right side at tau>``, ``L[tau] = mse(o[tau], y[tau])``."""
+    """The spec with a 1-number target ``y`` whose mse counts at the last step only (the adding problem).
+
+    The loss is ``L[t] = mse(m[t] * o[t], m[t] * y[t])`` with an input ``m`` that is 1 at the last step
+    and 0 before: the same loss and gradients as ``L[tau] = mse(o[tau], y[tau])`` (fig. 10.5's form), in
+    a form the compiled fast path runs (it does not run ``tau``-anchored equations)."""
     spec = rec.spec
     if "o" not in rec.equations or rec.losses != ["L"] or "L" not in rec.equations:
         raise TrainError(f"the {task} task replaces the output o and the loss L of the architecture, "
@@ -95,25 +98,24 @@ def _with_head(rec: Recurrence, task: str) -> Recurrence:
             d["delay"] != 0 for _, v, d in rec.folded.out_edges("o", data=True) if v != "L"):
         raise TrainError(f"the {task} task needs an output o[t] computed from the same step only and read by "
                          f"nothing but the loss; {rec.name}'s o is recurrent or delayed")
-    rhs = o.text.partition("=")[2].strip()
-    rhs = re.sub(r"\[t\]", "[tau]", rhs)
-    if re.search(r"\[t\s*[-+]", rhs):
-        raise TrainError(f"the {task} task cannot move `{o.text}` to the last step")
+    if "m" in rec.variables or "m" in rec.param_shapes:
+        raise TrainError(f"the {task} task adds an input m (1 at the last step), but {rec.name} already uses "
+                         f"the name m")
     lines = []
     if spec.title:
         lines.append(f"# {spec.title} (adapted to the {task} task)")
     lines.append("size " + ", ".join(f"{k} = {v}" for k, v in rec.sizes.items()))
-    lines.append("input x: 2")
-    lines.append("target y: 1")
+    lines.append("input x: 2        # a number and its mark")
+    lines.append("input m: 1        # 1 at the last step, 0 before: the loss counts there only")
+    lines.append("target y: 1       # the sum of the two marked numbers")
     for name, size in spec.states.items():
         init = spec.inits.get(name, (None,))[0]
         lines.append(f"state {name}: {size}" + (f" = {init}" if init else ""))
     for name, shape in spec.params.items():
         lines.append(f"param {name}: {shape[0]} x {shape[1]}")
     lines.append("loss L")
-    lines += [eq.text for eq in spec.equations if eq.name not in ("o", "L")]
-    lines.append(f"o[tau] = {rhs}")
-    lines.append("L[tau] = mse(o[tau], y[tau])")
+    lines += [eq.text for eq in spec.equations if eq.name != "L"]
+    lines.append("L[t] = mse(m[t] * o[t], m[t] * y[t])")
     return Recurrence("\n".join(lines) + "\n", name=f"{rec.name}-{task}")
 
 
@@ -138,6 +140,10 @@ class Task:
     def score(self, run, data) -> dict[str, float]:
         """Task measures of a run on ``data`` (accuracy, error, ...), as plain floats."""
         return {}
+
+    def loss_steps(self, T: int) -> int | None:
+        """How many of the T steps carry a loss (None: as the spec's loss equations say)."""
+        return None
 
     def describe(self) -> dict:
         return {"task": self.name}
@@ -168,6 +174,8 @@ class Adding(Task):
 
     def adapt(self, rec):
         _need(rec, self.name, classes=False, targets=("y",))
+        if set(rec.spec.inputs) == {"x", "m"}:
+            raise TrainError(f"{rec.name} is already adapted to the adding problem")
         return _with_head(rec, self.name)
 
     def batch(self, rng, B, dtype=np.float64):
@@ -182,7 +190,12 @@ class Adding(Task):
         x[second, 1, cols] = 1
         total = x[first, 0, cols] + x[second, 0, cols]
         y = np.broadcast_to(total[None, None, :], (T, 1, B)).astype(dtype)
-        return {"x": x, "y": y}
+        m = np.zeros((T, 1, B), dtype=dtype)
+        m[-1] = 1
+        return {"x": x, "m": m, "y": y}
+
+    def loss_steps(self, T: int) -> int:
+        return 1
 
     def score(self, run, data):
         o = np.asarray(run.values[f"o[{run.T}]"])[0]

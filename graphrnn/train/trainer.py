@@ -128,6 +128,11 @@ class Trainer:
                         "clipped": [], "p": [], "loss_scale": loss_scale,
                         "profile": {"variable": self.profile_of, "step": [], "norms": []}}
 
+    def loss_terms(self, T: int) -> int:
+        """How many terms the book's loss sums in a chunk of T steps: steps with a loss × sequences."""
+        steps = self.task.loss_steps(T)
+        return loss_terms(self.rec, T, self.batch) if steps is None else steps * self.batch
+
     # ------------------------------------------------------------------ one step
     def _data(self) -> dict:
         if self.carry:
@@ -160,7 +165,7 @@ class Trainer:
                     "or lower the learning rate") if "non-finite" in str(exc) else ""
             raise TrainError(f"step {step + 1}: {exc}{hint}") from None
         T = run.T
-        scale = 1.0 / loss_terms(self.rec, T, self.batch) if self.loss_scale == "mean" else 1.0
+        scale = 1.0 / self.loss_terms(T) if self.loss_scale == "mean" else 1.0
         # the gradients are the run's own arrays (buffers the next run reuses): scaled and clipped in place
         grads = {n: run.grads[n] for n in self.params}
         if scale != 1.0:
