@@ -165,11 +165,15 @@ def main(args) -> int:
         np.savez(out / "params.npz", **trainer.params)
         (out / "history.json").write_text(json.dumps(trainer.history), encoding="utf-8")
         if trainer.history["loss"]:
-            from .plot import plot_history
-
-            plot_history(trainer.history, out / "curves.png",
-                         title=f"{trainer.rec.name} on {task.name}, {args.optimizer} lr={args.lr:g}"
-                               + (f", clip {args.clip:g}" if args.clip else ""))
+            try:
+                from .plot import plot_history
+                import matplotlib  # noqa: F401
+            except ImportError:
+                print("curves.png not written: it needs matplotlib (pip install 'graphrnn[plot]')", file=sys.stderr)
+            else:
+                plot_history(trainer.history, out / "curves.png",
+                             title=f"{trainer.rec.name} on {task.name}, {args.optimizer} lr={args.lr:g}"
+                                   + (f", clip {args.clip:g}" if args.clip else ""))
     h = trainer.history
     if h["loss"]:
         last = h["loss"][-min(len(h["loss"]), 20):]

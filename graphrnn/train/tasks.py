@@ -327,21 +327,53 @@ def reber_next(prefix: str) -> tuple[set[str], bool]:
     return set(), False
 
 
+def reber_check(text: str) -> tuple[int, int]:
+    """How many symbols of a stream of embedded Reber strings (starting at a string's B) the grammar
+    allows before the first error, and how many whole strings that span holds.
+
+    >>> reber_check("BTBTXSETEBPBPVVEPE")
+    (18, 2)
+    >>> reber_check("BTBTXSEPE")    # the long-range dependency broken at the 8th symbol
+    (7, 0)
+    """
+    current, strings = "", 0
+    for i, symbol in enumerate(text):
+        allowed, _ = reber_next(current)
+        if symbol not in allowed:
+            return i, strings
+        current += symbol
+        if symbol == "E" and is_embedded_reber(current):
+            strings += 1
+            current = ""
+    return len(text), strings
+
+
 @dataclass
 class Reber(Task):
     """Next-symbol prediction on a stream of embedded Reber strings; each sequence of the batch is ``T``
-    symbols starting at a string's ``B``.  ``x[t]`` is symbol t (one-hot), ``y[t]`` symbol t + 1."""
+    symbols starting at a string's ``B``.
+
+    Two forms, chosen by the architecture (:meth:`adapt`): with an input ``x``, ``x[t]`` is symbol t
+    (one-hot) and ``y[t]`` symbol t + 1; without one, the spec feeds ``y[t-1]`` back itself (a
+    ``feedback`` line, figs 10.6/10.10: teacher forcing, free running or scheduled sampling) and ``y[t]``
+    is symbol t, with ``y[0]``, the spec's class 0, standing for the first ``B``."""
 
     T: int = 40
     name = "reber"
     symbols = REBER_SYMBOLS
+    fed: bool = field(default=False, init=False)
 
     @property
     def classes(self) -> int:
         return len(self.symbols)
 
     def adapt(self, rec):
+        if not rec.spec.inputs and rec.spec.feedbacks:
+            _need(rec, self.name, inputs=())
+            self.fed = True
+            return _resize(rec, {"y": self.classes})
         _need(rec, self.name)
+        self.fed = False
         return _resize(rec, {"x": self.classes, "y": self.classes})
 
     def stream(self, rng, length: int) -> str:
@@ -361,19 +393,25 @@ class Reber(Task):
 
     def batch(self, rng, B, dtype=np.float64):
         seqs = np.stack([self.encode(self.stream(rng, self.T)[: self.T + 1]) for _ in range(B)], axis=1)
+        if self.fed:
+            return {"y": seqs[1:]}
         return {"x": _one_hot(seqs[:-1], self.classes, dtype), "y": seqs[1:]}
 
     def score(self, run, data):
         """``allowed_accuracy``: the share of steps whose most likely next symbol is one the grammar allows;
-        ``long_range_accuracy``: the share of the matching T/P (after the inner string) predicted right."""
+        ``long_range_accuracy``: the share of the matching T/P (after the inner string) predicted right.
+        (Teacher-forced: each prediction is made from the true symbols before it.)"""
         guess = run.stacked("o").argmax(axis=1)  # (T, B)
-        x = data["x"].argmax(axis=1)
         T, B = guess.shape
+        if self.fed:  # the symbols read: B (class 0), then the true ones
+            seen = np.concatenate([np.zeros((1, B), dtype=np.int64), data["y"][:-1]])
+        else:
+            seen = data["x"].argmax(axis=1)
         ok = long_ok = long_n = 0
         for b in range(B):
             current = ""
             for t in range(T):
-                current += self.symbols[x[t, b]]
+                current += self.symbols[seen[t, b]]
                 allowed, long_range = reber_next(current)
                 hit = self.symbols[guess[t, b]] in allowed
                 ok += hit
