@@ -95,23 +95,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _samples(trainer: Trainer, count: int, seed: int) -> list[str]:
-    from .generate import generate
-
+    """Free-running samples of the trained model: for Reber, strings of 60 symbols with how many of the
+    whole strings in them the grammar allows; for text, continuations of random 20-character prefixes."""
     task = trainer.task
     lines = []
     if isinstance(task, Reber):
-        from .tasks import is_embedded_reber
+        from .tasks import reber_check
 
-        got = generate(trainer.rec, trainer.params, np.zeros((1, count), dtype=np.int64), 60, seed=seed)
-        valid = 0
+        length = 60
+        if task.fed:  # the spec feeds its own output back (its `feedback` line): one free-running run
+            run = trainer.rec.run({"y": np.zeros((length, count), dtype=np.int64)}, params=trainer.params,
+                                  mode="free", seed=seed, copies=False, backward=False, dtype=trainer.dtype)
+            fed = trainer.rec.fed_name("y")
+            got = np.stack([np.asarray(run.fed[f"{fed}[{t}]"]) for t in range(1, length + 1)])
+        else:
+            from .generate import generate
+
+            got = generate(trainer.rec, trainer.params, np.zeros((1, count), dtype=np.int64), length, seed=seed)
         for b in range(count):
             text = "B" + task.decode(got[:, b])
-            strings = [s for s in _split_reber(text)]
-            valid_here = sum(is_embedded_reber(s) for s in strings[:-1])
-            valid += valid_here
-            lines.append(f"  {text}   ({valid_here}/{max(len(strings) - 1, 0)} complete strings grammatical)")
+            good, strings = reber_check(text)
+            verdict = "grammatical throughout" if good == len(text) else f"first error at symbol {good + 1}"
+            lines.append(f"  {text}   ({strings} whole strings, {verdict})")
         return lines
     if isinstance(task, Text):
+        from .generate import generate
+
         rng = np.random.default_rng(seed)
         for _ in range(count):
             start = int(rng.integers(0, max(1, len(task.ids) - 20)))
@@ -119,20 +128,6 @@ def _samples(trainer: Trainer, count: int, seed: int) -> list[str]:
             got = generate(trainer.rec, trainer.params, prefix, 120, temperature=0.8, seed=int(rng.integers(1 << 30)))
             lines.append(f"  {task.decode(prefix)!r} -> {task.decode(got)!r}")
     return lines
-
-
-def _split_reber(text: str) -> list[str]:
-    """Cut a generated stream into strings, each ending at an E that closes a whole string."""
-    from .tasks import is_embedded_reber
-
-    out, current = [], ""
-    for c in text:
-        current += c
-        if c == "E" and is_embedded_reber(current):
-            out.append(current)
-            current = ""
-    out.append(current)
-    return out
 
 
 def main(args) -> int:

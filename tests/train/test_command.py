@@ -61,3 +61,17 @@ def test_train_errors_are_one_line(tmp_path, capsys, argv, message):
     import re
 
     assert re.search(message, err)
+
+
+def test_train_scheduled_sampling_on_a_spec_that_feeds_back_and_prints_grammar_checked_samples(tmp_path, capsys):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "experiments" / "reber_fed.rnn"
+    code = main(["train", str(path), "--task", "reber", "--mode", "scheduled", "--p", "0.5", "--steps", "4",
+                 "--batch", "4", "--samples", "2", "-q", "-o", str(tmp_path / "r")])
+    assert code == 0
+    out = capsys.readouterr().out
+    samples = [line for line in out.splitlines() if line.startswith("  B")]
+    assert len(samples) == 2 and all("whole strings" in s for s in samples)
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history["p"][0] == 0.0 and 0 < history["p"][-1] < 0.5  # raised linearly from 0 towards P

@@ -9,7 +9,7 @@ import pytest
 import graphrnn as gr
 from graphrnn.train import Adding, Copy, Reber, Text, TrainError, make_task
 from graphrnn.train.tasks import (
-    embedded_reber_string, is_embedded_reber, is_reber, reber_next, reber_string,
+    embedded_reber_string, is_embedded_reber, is_reber, reber_check, reber_next, reber_string,
 )
 
 
@@ -164,3 +164,17 @@ def test_an_architecture_that_does_not_fit_is_refused_clearly():
         make_task("sorting")
     with pytest.raises(TrainError, match="--text FILE"):
         make_task("text")
+
+
+def test_reber_feeds_back_its_own_symbols_when_the_spec_has_no_input():
+    import graphrnn as gr
+    from pathlib import Path
+
+    task = Reber(T=20)
+    rec = task.adapt(gr.Recurrence.from_file(Path(__file__).resolve().parents[2] / "examples" / "experiments" /
+                                             "reber_fed.rnn"))
+    assert task.fed and rec.variables["y"].classes == 7
+    data = task.batch(np.random.default_rng(0), 3)
+    assert set(data) == {"y"} and data["y"].shape == (20, 3)
+    for b in range(3):  # y[0] (class 0) is the first B; y[1..] the rest of the stream
+        assert reber_check("B" + task.decode(data["y"][:, b]))[0] == 21
