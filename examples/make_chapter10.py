@@ -504,9 +504,39 @@ Table(["θ", "‖∇θ(1)‖", "‖∇θ(2)‖", "‖∇θ(3)‖", "‖∇θ(4)�
     md(r"""
 Row $W$, column 1 is zero, and it should be: $W^{(1)}$ multiplies $h^{(0)} = 0$, so it has no effect on the loss.
 
-`gr.verify.verify` runs the same comparison for every step and every parameter, and also against central finite
-differences taken inside the unrolled graph. Each row below compares three independent numbers (the rows marked
-10.21† use the corrected order):
+**The same equations, derived.** Everything above was worked out by hand, following the book. `gr.derive(rec)`
+(or `graphrnn derive fig10_3` in a terminal) works them out from the spec. For every per-step variable it sums
+one term per consumer (eq. 10.20), written out with each op's derivative. For every parameter it sums the dummy
+copies' terms. Simplified, fig. 10.3's derivation is the book's, term by term. The table sets each of the
+book's equations beside the one graphrnn derives:
+"""),
+    code(r"""
+d = gr.derive(rec)
+book = {
+    "10.17": "∂L/∂L(t) = 1",
+    "10.18": "(∇o(t) L)_i = ŷ_i(t) − 1_{i = y(t)}",
+    "10.19": "∇h(τ) L = Vᵀ ∇o(τ) L",
+    "10.21†": "∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L + Vᵀ ∇o(t) L   († corrected order)",
+    "10.22": "∇c L = Σ_t ∇o(t) L",
+    "10.23": "∇b L = Σ_t diag(1 − (h(t))²) ∇h(t) L",
+    "10.24": "∇V L = Σ_t (∇o(t) L) h(t)ᵀ",
+    "10.25–26": "∇W L = Σ_t diag(1 − (h(t))²) (∇h(t) L) h(t−1)ᵀ",
+    "10.27–28": "∇U L = Σ_t diag(1 − (h(t))²) (∇h(t) L) x(t)ᵀ",
+}
+derived = {eq.book: eq for eq in d.equations if eq.book}
+Table(["eq.", "the book (§10.2.2)", "derived by graphrnn (its number)"],
+      [[n, book[n], f"({derived[n].number}) " + derived[n].text().split("    ")[0]] for n in book])
+"""),
+    md(r"""
+The derivation also displays as math, with the step ranges of each case:
+"""),
+    code("d"),
+    md(r"""
+`gr.verify.verify` runs the comparison for every step and every parameter. The engine's gradients are set beside
+the derived equations, evaluated with numpy from the forward values alone. They are also set beside the book's
+closed forms and beside central finite differences taken inside the unrolled graph (sampled along a random
+direction; `fd="all"` takes every entry). Each row names the derived equation it checks and the book's number
+(the rows marked 10.21† use the corrected order):
 """),
     code("gr.verify.verify(rec, steps=3, batch=1)"),
     md(r"""

@@ -13,11 +13,12 @@ from .errors import (
 )
 from .recurrence import Recurrence, Run, Unrolled
 from .zoo import load
+from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
 from . import train  # noqa: E402  (optimizers, clipping, the trainer, tasks, generation: gr.train)
 
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [
     "AnomalyError", "BackwardError", "DataError", "GradcheckError", "GraphrnnError", "InputError",
-    "RenderError", "ShapeError", "SpecError", "Recurrence", "Run", "Unrolled", "load",
+    "RenderError", "ShapeError", "SpecError", "Recurrence", "Run", "Unrolled", "load", "Derivation", "derive",
 ]

@@ -705,3 +705,9 @@ class Recurrence:
                 else:
                     out[name] = rng.standard_normal((n, var.rows, batch)).astype(dtype)
         return out
+
+    def derive(self, mode: str = "teacher"):
+        """The BPTT equations of this recurrence, derived symbolically (see :func:`graphrnn.derive`)."""
+        from ..derive import derive
+
+        return derive(self, mode=mode)

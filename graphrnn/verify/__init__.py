@@ -1,4 +1,4 @@
-"""Step-by-step checks of BPTT: the engine against the book's equations and finite differences.
+"""Step-by-step checks of BPTT: the engine against the derived equations, the book and finite differences.
 
 ``verify`` builds the report (also ``graphrnn verify ARCH``); ``export_npz`` writes a
 run's parameters, data and gradients for other frameworks; ``plot_gradient_norms``

@@ -1,18 +1,20 @@
-"""``verify``: BPTT checked step by step — the engine, the book (or the chain rule), finite differences.
+"""``verify``: BPTT checked step by step — the engine against the derived equations, the book and finite differences.
 
 For every gradient the engine's backward pass produced — each per-step variable
 at every step, each parameter's dummy copy W^(t) (§10.2.2) and each parameter's
-total — three arrays are set side by side:
+total — the engine's array (``Run.grads`` / ``Run.copy_grads``) is set beside:
 
-* the engine's (``Run.grads`` / ``Run.copy_grads``);
-* a reference computed another way: for the standard RNN of fig. 10.3 the book's
-  closed forms (eqs. 10.17–10.28, see :mod:`.book`); for every recurrence, the chain
-  rule taken one node at a time — the engine's gradient of ``v[t]`` must equal the
-  sum over the nodes ``w`` that ``v[t]`` feeds of (∂w/∂v[t])ᵀ ∇w, the local Jacobian
-  ∂w/∂v[t] found by finite differences of ``w``'s equation alone, ∇w the engine's;
-* central finite differences of the loss with that very node perturbed inside the
-  unrolled graph (see :mod:`.perturb`).
+* the derived equations (:mod:`graphrnn.derive`, the reference for every recurrence),
+  evaluated with numpy from the run's forward values alone: no engine tensor, no VJP rule;
+* the same equation fed the engine's own gradients of the consumers (``local``): one step of
+  BPTT on its own, which pins a wrong gradient to the step where it first goes wrong;
+* for the standard RNN of fig. 10.3, the book's closed forms (eqs. 10.17–10.28, see :mod:`.book`);
+* central finite differences of the loss with that very node perturbed inside the unrolled
+  graph (see :mod:`.perturb`): every entry of every gradient (``fd="all"``) or, by default
+  (``fd="sample N"``, N = 1), the derivative along N random unit directions of every per-step
+  variable at every step and of every parameter, and of the dummy copies at N random steps.
 
+Each row names the derived equation it checks (numbered as ``graphrnn derive`` prints them).
 Rows run from the last step τ down to 1, the order in which BPTT visits them, then
 the parameters.
 
@@ -20,31 +22,34 @@ the parameters.
 >>> report = verify("fig10_3", steps=3, batch=1, sizes={"H": 3})
 >>> report.ok, report.first_failure is None
 (True, True)
+>>> report.rows[0].quantity, report.rows[0].equations
+('∂L/∂L[3]', '(1) 10.17')
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
 import numpy as np
 
+from ..derive import derive
 from ..errors import DataError, GraphrnnError, SpecError
 from ..recurrence.evaluate import _check_data, _check_params
-from ..recurrence.unroll import key
-from .book import EQ_10_21_NOTE, PARAM_EQUATIONS, book_gradients, match_standard_rnn
+from .book import EQ_10_21_NOTE, book_gradients, match_standard_rnn
 from .perturb import EPS, Perturbed
 from .report import Report, Row, Tolerance, tolerance_for
 
 DTYPES = ("float64", "float32")
 
 SECTIONS = {
-    "book steps": "Per step, by the book: ∂L/∂L(t) (eq. 10.17), ∇o(t) L (10.18), ∇h(t) L (10.19, 10.20–21†)",
-    "book params": "Parameters, by the book: each step's dummy-copy term (eqs. 10.22–10.28), their sum, the total",
-    "chain steps": "Per step, by the chain rule: Σ over the nodes fed of (local Jacobian, by finite differences)ᵀ "
-                   "× their gradient",
-    "chain params": "Parameters, by the chain rule: each dummy copy W^(t), their sum, the total",
+    "steps": "Per step, from τ down: ∇v(t) L by the engine, by the derived equation",
+    "params": "Parameters: each dummy copy's term ∇W^(t) L, their sum, the total (Σ_t, eqs. 10.22–10.28)",
 }
+
+#: the default of ``fd``: the derivative along one random unit direction per gradient
+FD_DEFAULT = "sample 1"
 
 
 class VerifyError(GraphrnnError, ValueError):
@@ -90,141 +95,151 @@ def _progress(total: int, name: str, progress):
     return tqdm(total=total, desc=f"verify {name}", unit="check", delay=1.0, leave=False)
 
 
+def _fd_option(fd) -> tuple[str, int]:
+    """``"all"`` -> ("all", 0); ``"sample 3"``, ``("sample", 3)`` or ``3`` -> ("sample", 3)."""
+    if isinstance(fd, str) and fd.strip() == "all":
+        return "all", 0
+    n = None
+    if isinstance(fd, (int, np.integer)) and not isinstance(fd, bool):
+        n = int(fd)
+    elif isinstance(fd, tuple) and len(fd) == 2 and fd[0] == "sample":
+        n = fd[1] if isinstance(fd[1], (int, np.integer)) and not isinstance(fd[1], bool) else None
+    elif isinstance(fd, str):
+        m = re.fullmatch(r"\s*sample\s+(\d+)\s*", fd)
+        n = int(m.group(1)) if m else None
+    if n is None or n < 1:
+        raise VerifyError(f"fd must be 'all' (every entry) or 'sample N' (N random directions per gradient, "
+                          f"N ≥ 1), not {fd!r}")
+    return "sample", n
+
+
+class _Differences:
+    """Central finite differences of the loss with one node of the unrolled graph perturbed:
+    every entry, or along ``n`` random unit directions (drawn with ``seed``)."""
+
+    def __init__(self, ev: Perturbed, how: str, n: int, seed: int):
+        self.ev, self.how, self.n = ev, how, n
+        self.rng = np.random.default_rng([seed, 10, 17])
+        self.memo: dict = {}
+
+    def copy_steps(self, steps: list[int]) -> set[int]:
+        """The steps whose dummy copies get finite differences: all of them (``"all"``), else ``n``
+        drawn at random (every step is still covered by the per-step variables' rows)."""
+        if self.how == "all" or len(steps) <= self.n:
+            return set(steps)
+        return {int(t) for t in self.rng.choice(steps, size=self.n, replace=False)}
+
+    def of(self, node: str | None):
+        if node is None:
+            return None, None
+        """(fd, directions): the finite differences of ``node`` (directions ``None``: every entry)."""
+        got = self.memo.get(node)
+        if got is None:
+            if self.how == "all":
+                got = (self.ev.gradient(node), None)
+            else:
+                shape = np.shape(self.ev.value(node))
+                dirs = self.rng.standard_normal((self.n,) + shape)
+                for u in dirs:
+                    u /= max(float(np.linalg.norm(u)), 1e-300)
+                eps = self.ev.eps
+                fd = np.array([(self.ev.loss_change(node, eps * u) - self.ev.loss_change(node, -eps * u)) / (2 * eps)
+                               for u in dirs])
+                got = (fd, dirs)
+            self.memo[node] = got
+        return got
+
+
 class _Checker:
     """Builds the rows of one report (see :func:`verify`)."""
 
-    def __init__(self, rec, run, ev: Perturbed, tol: Tolerance):
-        self.rec, self.run, self.ev, self.tol = rec, run, ev, tol
-        self.un = ev.unrolled
-        self.skipped_fed = False
+    def __init__(self, rec, run, derivation, diffs: _Differences, tol: Tolerance, form, T: int):
+        self.rec, self.run, self.d, self.diffs, self.tol, self.T = rec, run, derivation, diffs, tol, T
+        self.derived = derivation.evaluate(run)
+        self.local = derivation.evaluate(run, downstream=run.grads)
+        self.form = form
+        self.book = book_gradients(form, run.values, T) if form is not None else None
 
-    def row(self, section, step, variable, quantity, equation, engine, reference, fd, kind) -> Row:
-        return Row(section, step, variable, quantity, equation, np.asarray(engine), reference, fd, kind).judge(self.tol)
+    def row(self, section, step, variable, quantity, eq, engine, reference, local, book, node) -> Row:
+        fd, directions = self.diffs.of(node)
+        return Row(section, step, variable, quantity, f"({eq.number})", np.asarray(engine), reference, fd,
+                   "derived", local=local, book=book, book_equation=(eq.book or "") if book is not None else "",
+                   directions=directions).judge(self.tol)
 
-    # ------------------------------------------------------------------ the local chain rule
-    def _consumers(self, sources) -> list[str]:
-        out = []
-        for source, step in sources:
-            for n in self.un.successors(source):
-                if step is not None and self.un.nodes[n].get("t") != step:
-                    continue
-                if self.un.nodes[n].get("kind") == "fed":
-                    self.skipped_fed = True  # the engine feeds these values without gradient, by design
-                    continue
-                if n not in out:
-                    out.append(n)
-        return out
+    # ------------------------------------------------------------------ the book's arrays, by role
+    def book_step(self, name: str, t: int):
+        form, book = self.form, self.book
+        if book is None:
+            return None
+        return {form.L: book.dL, form.o: book.o, form.h: book.h}.get(name, {}).get(t)
 
-    def local(self, node: str, sources) -> np.ndarray:
-        """Σ over the consumers of ``sources`` of (local Jacobian)ᵀ × the consumer's engine gradient."""
-        total = np.zeros(np.shape(self.ev.value(node)), dtype=np.float64)
-        for consumer in self._consumers(sources):
-            g = self.run.grads.get(consumer)
-            if g is None:
-                continue
-            total = total + self.ev.local_vjp(node, consumer, g)
-        name = node.partition("[")[0]
-        if "[" in node and name in self.rec.losses:
-            total = total + 1.0  # eq. 10.17: L = Σ_t L(t), so ∂L/∂L(t) = 1
-        return total
+    def book_param(self, P: str, t: int | None):
+        if self.book is None:
+            return None
+        if self.form.h0 is not None and P == self.form.h0:
+            return self.book.h0 if t is None else None
+        role = {v: k for k, v in self.form.params().items()}.get(P)
+        if role is None:
+            return None
+        return self.book.totals[role] if t is None else self.book.copies[role].get(t)
 
-    def step_variables(self, t: int) -> list[str]:
-        """The per-step variables with a gradient at step t, in reverse evaluation order."""
-        out = []
-        for name, s in reversed(self.ev.plan):
-            k = key(name, s)
-            if s != t or k not in self.run.grads or self.rec.variables[name].kind != "computed":
-                continue
-            if np.asarray(self.run.values[k]).dtype.kind != "f":
-                continue
-            out.append(name)
-        return out
+    # ------------------------------------------------------------------ the plan
+    def order(self) -> list[str]:
+        """The per-step variables in the derivation's order: the losses, then from the loss back."""
+        names = []
+        for eq in self.d.equations:
+            if eq.kind in ("loss", "variable") and eq.name not in names:
+                names.append(eq.name)
+        return names
 
-    # ------------------------------------------------------------------ the plans
-    def book_plan(self, form, T):
-        """Thunks for the rows of the book's sections."""
-        run, ev = self.run, self.ev
-        book = book_gradients(form, run.values, T)
+    def plan(self):
+        run, T, d = self.run, self.T, self.d
         plan = []
+        names = self.order()
         for t in range(T, 0, -1):
-            plan.append(lambda t=t: self.row("book steps", t, form.L, f"∂L/∂{form.L}[{t}]", "10.17",
-                                             run.grads[key(form.L, t)], book.dL[t], ev.gradient(key(form.L, t)),
-                                             "book"))
-            plan.append(lambda t=t: self.row("book steps", t, form.o, f"∇{form.o}[{t}] L", "10.18",
-                                             run.grads[key(form.o, t)], book.o[t], ev.gradient(key(form.o, t)),
-                                             "book"))
-            plan.append(lambda t=t: self.row("book steps", t, form.h, f"∇{form.h}[{t}] L",
-                                             "10.19" if t == T else "10.21†", run.grads[key(form.h, t)],
-                                             book.h[t], ev.gradient(key(form.h, t)), "book"))
-        for role, P in form.params().items():
-            eq = PARAM_EQUATIONS[role]
-            for t in range(T, 0, -1):
-                plan.append(lambda t=t, role=role, P=P, eq=eq: self.row(
-                    "book params", t, P, f"∇{P}^({t}) L", eq, run.copy_grads[P][t], book.copies[role][t],
-                    ev.gradient(f"{P}^({t})"), "book"))
-            plan.append(lambda role=role, P=P, eq=eq: self.row(
-                "book params", None, P, f"Σ_t ∇{P}^(t) L", eq, sum(run.copy_grads[P].values()), book.totals[role],
-                ev.gradient(P), "book"))
-            plan.append(lambda role=role, P=P, eq=eq: self.row(
-                "book params", None, P, f"∇{P} L", eq, run.grads[P], book.totals[role], ev.gradient(P), "book"))
-        if form.h0 is not None:
-            plan.append(lambda: self.row("book params", None, form.h0, f"∇{form.h0} L", "10.21 at t = 0‡",
-                                         run.grads[form.h0], book.h0, ev.gradient(form.h0), "book"))
-        return plan
-
-    def chain_plan(self, T):
-        """Thunks for the rows of the chain-rule sections."""
-        run, ev, rec = self.run, self.ev, self.rec
-        plan = []
-        for t in range(T, 0, -1):
-            for name in self.step_variables(t):
-                k = key(name, t)
-                plan.append(lambda k=k, name=name, t=t: self.row(
-                    "chain steps", t, name, f"∇{k} L" if name not in rec.losses else f"∂L/∂{k}", "",
-                    run.grads[k], self.local(k, [(k, None)]), ev.gradient(k), "chain rule"))
-        for P in rec.all_param_shapes():
+            for name in names:
+                k = f"{name}[{t}]"
+                if k not in run.grads or np.asarray(run.values[k]).dtype.kind != "f":
+                    continue
+                quantity = f"∂L/∂{k}" if name in self.rec.losses else f"∇{k} L"
+                plan.append(lambda k=k, name=name, t=t, quantity=quantity: self.row(
+                    "steps", t, name, quantity, d.equation_for(name, t, T), run.grads[k], self.derived[k],
+                    self.local[k], self.book_step(name, t), k))
+        for P, shape in self.rec.all_param_shapes().items():
+            eq = d.equation_for(P)
             copies = run.copy_grads.get(P, {})
+            with_fd = self.diffs.copy_steps(sorted(copies))
             for t in sorted(copies, reverse=True):
-                c = f"{P}^({t})"
-                plan.append(lambda P=P, t=t, c=c: self.row(
-                    "chain params", t, P, f"∇{c} L", "", run.copy_grads[P][t], self._local_copy(P, t),
-                    ev.gradient(c), "chain rule"))
+                plan.append(lambda P=P, t=t, eq=eq, shape=shape, fd=t in with_fd: self.row(
+                    "params", t, P, f"∇{P}^({t}) L", eq, run.copy_grads[P][t],
+                    self.derived.copies.get(P, {}).get(t, np.zeros(shape)),
+                    self.local.copies.get(P, {}).get(t, np.zeros(shape)), self.book_param(P, t),
+                    f"{P}^({t})" if fd else None))
             if copies:
-                plan.append(lambda P=P: self.row(
-                    "chain params", None, P, f"Σ_t ∇{P}^(t) L", "", sum(run.copy_grads[P].values()),
-                    self._local_total(P), ev.gradient(P), "chain rule"))
-            plan.append(lambda P=P: self.row(
-                "chain params", None, P, f"∇{P} L", "", run.grads[P], self._local_total(P), ev.gradient(P),
-                "chain rule"))
+                plan.append(lambda P=P, eq=eq: self.row(
+                    "params", None, P, f"Σ_t ∇{P}^(t) L", eq, sum(run.copy_grads[P].values()), self.derived[P],
+                    self.local[P], self.book_param(P, None), P))
+            plan.append(lambda P=P, eq=eq: self.row(
+                "params", None, P, f"∇{P} L", eq, run.grads[P], self.derived[P], self.local[P],
+                self.book_param(P, None), P))
         return plan
-
-    def _local_copy(self, P: str, t: int) -> np.ndarray:
-        memo = self.ev._memo.get(("local copy", P, t))
-        if memo is None:
-            memo = self.ev._memo[("local copy", P, t)] = self.local(f"{P}^({t})", [(P, t)])
-        return memo
-
-    def _local_total(self, P: str) -> np.ndarray:
-        copies = self.run.copy_grads.get(P, {})
-        total = np.zeros(np.shape(self.ev.value(P)), dtype=np.float64)
-        for t in copies:
-            total = total + self._local_copy(P, t)
-        initial = [n for n, d in self.un.nodes(data=True) if d.get("kind") == "initial" and d.get("learned") == P]
-        if initial:  # a learned initial state: the nodes that read it
-            total = total + self.local(P, [(n, None) for n in initial])
-        return total
 
 
 def verify(rec, steps: int = 5, batch: int = 2, seed: int = 0, dtype="float64", *, mode: str = "teacher",
            sizes: dict | None = None, inputs: dict | None = None, params: dict | None = None, eps: float = EPS,
-           rtol: float | None = None, book: bool | None = None, progress: bool | None = None) -> Report:
+           rtol: float | None = None, book: bool | None = None, fd="sample 1",
+           progress: bool | None = None) -> Report:
     """Check the engine's BPTT on ``rec`` step by step; return a :class:`~graphrnn.verify.report.Report`.
 
     ``rec`` is a :class:`~graphrnn.Recurrence` or a zoo name / spec path (with
     ``sizes`` overrides).  Data and parameters are random (``seed``) unless given.
-    ``book`` adds the book's closed forms (default: whenever the spec has the shape
-    of fig. 10.3); the chain-rule check runs for every recurrence.  ``rtol``
-    overrides the relative tolerance (1e-6 for float64, 1e-4 for float32).
+    The reference is the derived equations (:func:`graphrnn.derive`); ``book`` adds the
+    book's closed forms (default: whenever the spec has the shape of fig. 10.3).
+    ``fd`` is ``"all"`` (finite differences of every entry of every gradient) or ``"sample N"``
+    (the default, ``"sample 1"``: the derivative along N random unit directions of every
+    per-step variable at every step and of every parameter's total, and of each parameter's
+    dummy copies at N random steps).
+    ``rtol`` overrides the relative tolerance (1e-6 for float64, 1e-4 for float32).
     ``progress`` shows a tqdm bar once the check has run for a second (default:
     when stderr is a terminal).
 
@@ -239,6 +254,7 @@ def verify(rec, steps: int = 5, batch: int = 2, seed: int = 0, dtype="float64", 
     T = _whole(steps, "steps", 1)
     B = _whole(batch, "batch", 1)
     dt = _dtype(dtype)
+    how, n_dirs = _fd_option(fd)
     if not (isinstance(eps, float) and 0 < eps < 1):
         raise VerifyError(f"eps must be a small positive number such as 1e-5, not {eps!r}")
     started = time.perf_counter()
@@ -262,13 +278,14 @@ def verify(rec, steps: int = 5, batch: int = 2, seed: int = 0, dtype="float64", 
     if not np.isfinite(run.loss):
         raise DataError(f"the loss of {rec.name} is not finite; nothing to verify")
 
-    checker = _Checker(rec, run, ev, tol)
-    form = match_standard_rnn(rec) if book is not False else None
+    form = match_standard_rnn(rec) if book is not False and mode == "teacher" else None
     if book and form is None:
         raise VerifyError(f"{rec.name} does not have the shape of the book's standard RNN (fig. 10.3: "
                           f"h[t] = tanh(b + W @ h[t-1] + U @ x[t]), o[t] = c + V @ h[t], "
                           f"L[t] = cross_entropy(o[t], y[t])), so there is no closed form to compare with")
-    plan = (checker.book_plan(form, T) if form is not None else []) + checker.chain_plan(T)
+    derivation = derive(rec, mode=mode)
+    checker = _Checker(rec, run, derivation, _Differences(ev, how, n_dirs, seed), tol, form, T)
+    plan = checker.plan()
     bar = _progress(len(plan), rec.name, progress)
     rows = []
     try:
@@ -287,11 +304,14 @@ def verify(rec, steps: int = 5, batch: int = 2, seed: int = 0, dtype="float64", 
             notes.append(f"‡ {form.h0} is a learned h[0]: its gradient carries eq. 10.21 one step further "
                          f"(Wᵀ diag(1 − h(1)²) ∇h(1) L, summed over the batch); the book starts from h[0] = 0.")
     if dt.name == "float32":
-        notes.append("The engine ran in float32; the book's formulas and the finite differences are evaluated in "
-                     "float64 on the same float32 data and parameters.")
-    if checker.skipped_fed:
+        notes.append("The engine ran in float32; the derived equations, the book's formulas and the finite "
+                     "differences are evaluated in float64 on the same float32 data and parameters.")
+    if mode != "teacher" and rec.spec.feedbacks:
         notes.append(f"In {mode} mode the model's own outputs are fed back without gradient (the engine detaches "
-                     f"them); the chain rule gives those uses no contribution, as the engine does.")
+                     f"them); the derived equations give those uses no term, as the engine does.")
     sections = {k: v for k, v in SECTIONS.items() if any(r.section == k for r in rows)}
+    if form is not None:
+        sections["steps"] += " and by the book (eqs. 10.17–10.21)"
     return Report(rec.name, T, B, seed, dt.name, mode, eps, tol, rows, sections, notes, ev.evaluations,
-                  time.perf_counter() - started, run, data, params)
+                  time.perf_counter() - started, run, data, params, "all" if how == "all" else f"sample {n_dirs}",
+                  derivation)

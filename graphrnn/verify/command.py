@@ -1,7 +1,9 @@
-"""Check BPTT step by step: at every step from τ down to 1, the engine's gradients beside the book's
-closed forms (for the standard RNN of fig. 10.3, eqs. 10.17-10.28) or the chain rule taken one node
-at a time (for any recurrence), and central finite differences of the loss with that node perturbed
-inside the unrolled graph; then every parameter's dummy copies W^(t), their sum and its total.
+"""Check BPTT step by step: at every step from τ down to 1, the engine's gradients beside the BPTT
+equations derived from the spec (`graphrnn derive`, evaluated with numpy, independently of the engine),
+the same equations fed the engine's own downstream gradients, the book's closed forms for the standard
+RNN of fig. 10.3 (eqs. 10.17-10.28), and central finite differences of the loss with that node perturbed
+inside the unrolled graph (sampled by default: --fd sample N; every entry: --fd all); then every
+parameter's dummy copies W^(t), their sum and its total.  Each row names the derived equation it checks.
 Exits 0 when every check passes, 1 (naming the first failing step and variable) when one fails.
 """
 
@@ -35,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="precision of the engine's run (finite differences are always float64)")
     parser.add_argument("--mode", choices=("teacher", "free", "scheduled"), default="teacher",
                         help="what is fed back where the spec says `feedback` (default: teacher forcing)")
+    parser.add_argument("--fd", nargs="+", default=["sample", "1"], metavar="all|sample N",
+                        help="finite differences of every entry of every gradient (all), or along N random "
+                             "directions of every per-step gradient and parameter, and of the dummy copies at N "
+                             "random steps (sample N; the default is sample 1)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print only the summary and the failing rows, not every row")
     parser.add_argument("--plot", metavar="FILE.png",
@@ -60,7 +66,7 @@ def main(args) -> int:
 
         recurrent_params(rec)  # no recurrent matrix to rescale: say so now
     report = verify(rec, steps=args.steps, batch=args.batch, seed=args.seed, dtype=args.dtype, mode=args.mode,
-                    progress=None)
+                    fd=" ".join(args.fd), progress=None)
     if args.quiet:
         print(report.header())
         if report.failures:

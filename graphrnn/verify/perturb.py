@@ -10,7 +10,7 @@ the nudged one are recomputed, and the loss change is summed over the per-step
 losses they reach, so the unchanged terms cancel exactly instead of costing digits.
 
 It also evaluates a *single* node's equation with one of its inputs nudged, which
-gives the local Jacobians of the step-by-step chain-rule check.
+gives a local Jacobian (∂w/∂v[t] of one equation) by finite differences.
 
 This module reuses the evaluation plan and the expression compiler of
 :mod:`graphrnn.recurrence.unroll`; the one thing it adds is the override.

@@ -37,6 +37,18 @@ class Tolerance:
     def floor(self) -> float:
         return self.atol / self.rtol
 
+    def directional_error(self, engine, directions, fd) -> float:
+        """Sampled finite differences: the engine's gradient projected on unit vectors ``directions``
+        against the loss's derivatives ``fd`` along them, relative to ‖engine‖₂ (a projection is at
+        most that large)."""
+        engine = np.asarray(engine, dtype=np.float64)
+        fd = np.asarray(fd, dtype=np.float64)
+        projected = np.array([float(np.vdot(engine, u)) for u in directions])
+        diff = float(np.max(np.abs(projected - fd)))
+        if not np.isfinite(diff):
+            return float("inf")
+        return diff / max(float(np.linalg.norm(engine)), float(np.max(np.abs(fd))), self.floor)
+
     def error(self, a, b) -> float:
         a = np.asarray(a, dtype=np.float64)
         b = np.asarray(b, dtype=np.float64)
@@ -76,9 +88,17 @@ class Row:
 
     ``quantity`` names it as the book would (``∇h[3] L``, ``∇W^(3) L``); ``variable``
     and ``step`` say where it lives (``step`` is ``None`` for a parameter's total).
-    ``reference`` is the book's closed form (``reference_kind == "book"``) or the
-    local chain rule (``"chain rule"``); ``fd`` the central finite differences of
-    the loss with this very node perturbed inside the unrolled graph.
+    ``equation`` is the number of the derived equation it checks (``"(4)"``, see
+    ``graphrnn derive``) and ``book_equation`` the book's (fig. 10.3 only).
+
+    The engine's gradient ``engine`` is compared with
+    ``reference``, the derived equations evaluated with numpy (:mod:`graphrnn.derive`);
+    ``local``, the same equation fed the engine's own gradients of the consumers
+    (one step of BPTT on its own: it pins a wrong gradient to the step where it first goes wrong);
+    ``book``, the book's closed form (eqs. 10.17–10.28, fig. 10.3 only);
+    ``fd``, central finite differences of the loss with this very node perturbed inside the
+    unrolled graph: every entry (``directions`` is ``None``), or the derivative along each
+    of the unit vectors ``directions`` (sampled finite differences).
     """
 
     section: str
@@ -89,20 +109,32 @@ class Row:
     engine: np.ndarray
     reference: np.ndarray | None
     fd: np.ndarray | None
-    reference_kind: str
+    reference_kind: str = "derived"
+    local: np.ndarray | None = None
+    book: np.ndarray | None = None
+    book_equation: str = ""
+    directions: np.ndarray | None = None
     error_reference: float = 0.0
+    error_local: float = 0.0
+    error_book: float = 0.0
     error_fd: float = 0.0
     ok: bool = True
 
     @property
     def error(self) -> float:
-        return max(self.error_reference, self.error_fd)
+        return max(self.error_reference, self.error_local, self.error_book, self.error_fd)
 
     def judge(self, tol: Tolerance) -> "Row":
         if self.reference is not None:
             self.error_reference = tol.error(self.engine, self.reference)
-        if self.fd is not None:
+        if self.local is not None:
+            self.error_local = tol.error(self.engine, self.local)
+        if self.book is not None:
+            self.error_book = tol.error(self.engine, self.book)
+        if self.fd is not None and self.directions is None:
             self.error_fd = tol.error(self.engine, self.fd)
+        elif self.fd is not None:
+            self.error_fd = tol.directional_error(self.engine, self.directions, self.fd)
         self.ok = bool(self.error <= tol.rtol)
         return self
 
@@ -110,10 +142,21 @@ class Row:
     def where(self) -> str:
         return (f"step {self.step}, " if self.step is not None else "") + f"{self.quantity} (variable {self.variable})"
 
+    @property
+    def equations(self) -> str:
+        """The equations the row checks: ``"(4) 10.21†"``."""
+        return " ".join(e for e in (self.equation, self.book_equation) if e)
+
     def failure(self, tol: Tolerance) -> str:
         """Why this row failed, naming the step, the variable and the comparisons that failed."""
-        against = "the book's formula" if self.reference_kind == "book" else "the local chain rule"
-        which = [f"{against} (relative error {self.error_reference:.2e})"] if self.error_reference > tol.rtol else []
+        which = []
+        if self.error_reference > tol.rtol:
+            which.append(f"the derived equation {self.equation} (relative error {self.error_reference:.2e})")
+        if self.error_local > tol.rtol:
+            which.append(f"the derived equation {self.equation} applied to the engine's downstream gradients "
+                         f"(relative error {self.error_local:.2e})")
+        if self.error_book > tol.rtol:
+            which.append(f"the book's eq. {self.book_equation} (relative error {self.error_book:.2e})")
         if self.error_fd > tol.rtol:
             which.append(f"finite differences (relative error {self.error_fd:.2e})")
         return f"{self.where}: the engine's gradient differs from {' and from '.join(which)}; tolerance {tol.rtol:.0e}"
@@ -155,6 +198,10 @@ class Report:
     run: object = field(default=None, repr=False)
     inputs: dict = field(default_factory=dict, repr=False)
     params: dict = field(default_factory=dict, repr=False)
+    #: how the finite differences were taken: "all" (every entry) or "sample N" (N random directions)
+    fd_mode: str = "all"
+    #: the derived equations the rows name (a :class:`graphrnn.derive.Derivation`)
+    derivation: object = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -197,20 +244,53 @@ class Report:
 
     def header(self) -> str:
         t = self.tolerance
+        if self.fd_mode == "all":
+            fd = "every entry"
+        else:
+            n = self.fd_mode.split()[1]
+            fd = (f"along {n} random unit direction{'s' if n != '1' else ''} per gradient (each parameter's dummy "
+                  f"copies at {n} random step{'s' if n != '1' else ''})")
         return (f"BPTT check of {self.name}: τ = {self.steps} steps, batch {self.batch}, seed {self.seed}, "
                 f"{self.dtype}, {self.mode} mode\n"
-                f"finite differences: central, ε = {self.eps:g}, in float64, of the loss Σ_t L^(t) with one "
+                f"reference: the derived equations (graphrnn derive, numbered below), evaluated with numpy from the "
+                f"forward values; 'local' feeds each equation the engine's own downstream gradients\n"
+                f"finite differences: central, ε = {self.eps:g}, in float64, {fd}, of the loss Σ_t L^(t) with one "
                 f"node of the unrolled graph perturbed\n"
                 f"error = max|a − b| / max(max|a|, max|b|, {t.floor:.1e}); pass when ≤ {t.rtol:.0e} "
-                f"(against both the reference and the finite differences)")
+                f"(against every comparison)")
+
+    def equations_text(self) -> str:
+        """The derived equations the rows name, numbered as in ``graphrnn derive``."""
+        if self.derivation is None:
+            return ""
+        lines = ["Derived equations:"]
+        for eq in self.derivation.equations:
+            if eq.kind != "none":
+                lines.append(f"  ({eq.number}) {eq.text()}")
+        lines += [f"  no gradient: {eq.note}" for eq in self.derivation.equations if eq.kind == "none"]
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ text
-    _COLUMNS = ("step", "gradient", "eq.", "‖engine‖", "‖{ref}‖", "‖finite diff.‖", "rel. error", "")
+    def _columns(self, rows) -> list[str]:
+        cols = ["step", "gradient", "eq.", "‖engine‖", "‖derived‖"]
+        if any(r.book is not None for r in rows):
+            cols.append("‖book‖")
+        cols += ["finite diff.", "rel. error", ""]
+        return cols
 
     def _table_rows(self, rows):
+        with_book = any(r.book is not None for r in rows)
         for r in rows:
-            yield (("" if r.step is None else str(r.step)), r.quantity, r.equation, _norm(r.engine),
-                   _norm(r.reference), _norm(r.fd), _err(r.error), "ok" if r.ok else "FAIL")
+            if r.fd is None:
+                fd = "—"
+            elif r.directions is None:
+                fd = "‖·‖ " + _norm(r.fd)
+            else:
+                fd = f"⟨·,u⟩ {float(np.asarray(r.fd).flat[0]):.6g}"
+            cells = [("" if r.step is None else str(r.step)), r.quantity, r.equations, _norm(r.engine),
+                     _norm(r.reference)] + ([_norm(r.book)] if with_book else []) + [
+                fd, _err(r.error), "ok" if r.ok else "FAIL"]
+            yield tuple(cells)
 
     def _grouped(self, rows=None):
         rows = self.rows if rows is None else rows
@@ -222,12 +302,9 @@ class Report:
     def table(self, rows=None) -> str:
         out = []
         for section, title, members in self._grouped(rows):
-            ref = "book" if members[0].reference_kind == "book" else "chain rule"
-            cols = [c.format(ref=ref) for c in self._COLUMNS]
+            cols = self._columns(members)
             body = list(self._table_rows(members))
-            keep = [i for i in range(len(cols)) if i != 2 or any(b[2] for b in body)]  # no empty eq. column
-            cols, body = [cols[i] for i in keep], [[b[i] for i in keep] for b in body]
-            right = {j for j, i in enumerate(keep) if i in (0, 3, 4, 5, 6)}
+            right = {i for i, c in enumerate(cols) if c.startswith("‖") or c in ("step", "finite diff.", "rel. error")}
             widths = [max(len(cols[i]), *(len(b[i]) for b in body)) for i in range(len(cols))]
             fmt = lambda cells: "  ".join(  # noqa: E731
                 (c.rjust(w) if i in right else c.ljust(w)) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -236,7 +313,10 @@ class Report:
         return "\n".join(out)
 
     def __str__(self) -> str:
-        parts = [self.header(), self.table()]
+        parts = [self.header()]
+        if self.derivation is not None:
+            parts.append("\n" + self.equations_text())
+        parts.append(self.table())
         if self.notes:
             parts.append("\n" + "\n".join(self.notes))
         parts.append("\n" + self.summary())
@@ -246,18 +326,26 @@ class Report:
         return (f"<Report {self.name}: {len(self.rows)} checks, "
                 f"{'all passed' if self.ok else str(len(self.failures)) + ' failed'}>")
 
+    def _table_rows_for(self, members, head):
+        """The cells of ``members`` under the columns ``head`` (of the whole report)."""
+        for r, cells in zip(members, self._table_rows(members)):
+            if len(cells) < len(head):  # a section without book rows in a report with some
+                cells = cells[:5] + ("—",) + cells[5:]
+            yield r, cells
+
     # ------------------------------------------------------------------ HTML
     def _repr_html_(self) -> str:
         esc = html.escape
         parts = [f"<div><p><b>{esc(self.name)}</b>: {'✅ all passed' if self.ok else '❌ ' + esc(self.summary())}</p>",
                  f"<pre style='font-size:smaller'>{esc(self.header())}</pre>",
+                 (f"<pre style='font-size:smaller'>{esc(self.equations_text())}</pre>" if self.derivation else ""),
                  "<table><thead><tr>"]
-        head = [c.format(ref="reference") for c in self._COLUMNS]
+        head = self._columns(self.rows)
         parts += [f"<th>{esc(c)}</th>" for c in head]
         parts.append("</tr></thead><tbody>")
         for section, title, members in self._grouped():
             parts.append(f"<tr><th colspan='{len(head)}' style='text-align:left'>{esc(title)}</th></tr>")
-            for r, cells in zip(members, self._table_rows(members)):
+            for r, cells in self._table_rows_for(members, head):
                 style = "" if r.ok else " style='background:#fdd'"
                 parts.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table>")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _deps import require
 
 import graphrnn as gr
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 
 RTOL, ATOL = 1e-10, 1e-13

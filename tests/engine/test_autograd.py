@@ -101,12 +101,22 @@ def test_long_chain_at_the_default_recursion_limit():
     del y  # tearing the chain down must not overflow the C stack either
 
 
-def test_tensors_hash_by_identity():
-    """backward keys its bookkeeping on the tensors themselves (an elementwise ``__eq__``
-    without ``__hash__ = object.__hash__`` would break it)."""
-    a, b = gr.Tensor([1.0]), gr.Tensor([1.0])
-    assert hash(a) == hash(a) and len({a, b, a}) == 2
-    assert {a: 1, b: 2}[b] == 2
+def test_tensors_are_keys_by_identity():
+    """backward and topological_order key their bookkeeping on the tensors themselves: two
+    tensors with equal values must stay two keys (a value-based ``__eq__``/``__hash__`` would
+    merge them), and a tensor must stay hashable (an ``__eq__`` without ``__hash__`` would not)."""
+    a, b = gr.Tensor([1.0], name="same"), gr.Tensor([1.0], name="same")
+    assert hash(a) == object.__hash__(a) and hash(b) == object.__hash__(b)
+    assert len({a, b}) == 2 and b not in {a} and {a: 1, b: 2}[a] == 1
+
+
+def test_equal_valued_leaves_keep_their_own_gradients():
+    """The same check through backward: equal-valued leaves must not share a gradient slot."""
+    a = gr.Tensor([1.5, -0.5], requires_grad=True, name="x")
+    b = gr.Tensor([1.5, -0.5], requires_grad=True, name="x")
+    ((a * 2.0 + b * 3.0) * gr.Tensor([1.0, 1.0])).sum().backward()
+    np.testing.assert_array_equal(a.grad, [2.0, 2.0])
+    np.testing.assert_array_equal(b.grad, [3.0, 3.0])
 
 
 # ----------------------------------------------------------------------------- freed graphs

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _deps import needs_dot, require
 
-nbformat = pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+nbformat = require("nbformat")
+require("nbclient")
+require("ipykernel")  # the notebook kernel
 
 from graphrnn.render import gallery, output  # noqa: E402
 
@@ -28,7 +29,6 @@ BUDGET_S = 120  # the issue's limit for a full run on a laptop
 FIGURES = {"fig10_2", "fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_7_8", "fig10_9", "fig10_10"}
 REGENERATE = "regenerate it: python examples/make_chapter10.py"
 
-needs_dot = pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
 
 
 def _generator():
@@ -131,6 +131,9 @@ def test_a_run_checks_what_the_chapter_derives(executed):
     assert "printed order  ->  ValueError" in text  # eq. 10.21 as printed does not type-check
     assert "all passed" in html  # the verification report: engine = book = finite differences
     assert "slope (log–log)" in html  # O(τ) measured
+    # fig. 10.3's derivation beside the book's equations, and displayed as math
+    assert "derived by graphrnn" in html and "(4) ∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L + Vᵀ ∇o(t) L" in html
+    assert any("[10.21†]" in md for md in _outputs(nb, "text/markdown"))
 
 
 # ------------------------------------------------------------------------------ the committed file

@@ -5,11 +5,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from _deps import needs_dot
 
 from graphrnn import cli
 from graphrnn.render import output
 
-needs_dot = pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
 
 
 def render(tmp_path, *args, out="out.svg"):

@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 
 import networkx as nx
 import pytest
+from _deps import needs_dot
 
 import graphrnn as gr
-from graphrnn.render import draw_fold_unfold, draw_folded, draw_ops, draw_unfolded, output, style
+from graphrnn.render import draw_fold_unfold, draw_folded, draw_ops, draw_unfolded, style
 
-needs_dot = pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
 
 HOSTILE = ['h"<&>', "x'\\", "<b>bold</b>", "]]>&amp;", "\\N\\G", "a;b{c}", "w -> v", "é λ ∂"]
 

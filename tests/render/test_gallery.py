@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from _deps import needs_dot
 
-from graphrnn.render import gallery, output
+from graphrnn.render import gallery
 
 REPO = Path(__file__).resolve().parents[2]
 BOOK = {"fig10_2", "fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_7_8", "fig10_9", "fig10_10", "fig10_11"}
@@ -29,7 +30,7 @@ def test_the_committed_gallery_is_complete():
         assert f'src="{p.name}.svg"' in index and f"({p.name}.svg)" in readme
 
 
-@pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
+@needs_dot
 def test_make_writes_the_pictures_and_the_index(tmp_path):
     written = gallery.make(tmp_path, only=["fig10_3", "grad_vanishing"], formats=("svg",))
     assert {p.name for p in written} == {"fig10_3.svg", "grad_vanishing.svg", "index.html", "README.md"}

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import graphviz
 import pytest
+from _deps import needs_dot
 
 import graphrnn as gr
 from graphrnn import zoo
@@ -13,7 +14,6 @@ from graphrnn.render import (
     Drawing, draw_fold_unfold, draw_folded, draw_graphical_models, draw_teacher_forcing, draw_unfolded, output, save,
 )
 
-needs_dot = pytest.mark.skipif(not output.dot_available(), reason="graphviz's dot program is not installed")
 
 
 def svg_of(drawing) -> ET.Element:

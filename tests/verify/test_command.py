@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from _deps import require
 
 from graphrnn.cli import main
 
@@ -13,7 +14,8 @@ from graphrnn.cli import main
 def test_a_passing_check_prints_the_report_and_exits_0(capsys):
     assert main(["verify", "fig10_3", "--steps", "3", "--batch", "1"]) == 0
     out = capsys.readouterr().out
-    assert "Per step, by the book" in out and "10.21†" in out and "does not type-check" in out
+    assert "by the book (eqs. 10.17–10.21)" in out and "10.21†" in out and "does not type-check" in out
+    assert "Derived equations:" in out
     assert "∇h[3] L" in out and "all passed" in out
 
 
@@ -40,7 +42,7 @@ def test_a_spec_without_a_loss_exits_2_with_a_message(capsys):
 
 
 def test_export_and_plot_files_are_written(tmp_path, capsys):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     npz, png = tmp_path / "run.npz", tmp_path / "norms.png"
     assert main(["verify", "fig10_3", "-T", "3", "-q", "--export", str(npz), "--plot", str(png),
                  "--plot-steps", "10"]) == 0
@@ -58,7 +60,7 @@ def test_plot_without_matplotlib_fails_before_the_check_with_the_install_hint(mo
 
 
 def test_plot_of_a_spec_without_a_recurrent_matrix_fails_before_the_check(capsys, tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     assert main(["verify", "fig10_6", "--plot", str(tmp_path / "x.png")]) == 2
     captured = capsys.readouterr()
     assert "no recurrent matrix" in captured.err and "BPTT check" not in captured.out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _deps import require
 
 from graphrnn import zoo
 from graphrnn.verify import verify
@@ -111,7 +112,7 @@ def test_exporting_a_spec_without_a_loss_is_a_clear_error(tmp_path):
 
 
 def test_the_export_matches_pytorch_autograd(exported):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     e = exported
     P = {k: torch.tensor(e[f"param/{k}"], requires_grad=True) for k in ("W", "U", "V", "b", "c")}
     h = torch.tensor(e["init/h"])

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from _deps import require
 
 from graphrnn import zoo
 from graphrnn.verify.check import VerifyError
@@ -42,7 +43,7 @@ def test_well_above_one_a_wide_layer_explodes():
 
 
 def test_the_plot_is_written_as_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     path = tmp_path / "norms.png"
     fig = plot_gradient_norms("fig10_3", path, steps=12, batch=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,41 @@
+"""Derive the BPTT equations of a recurrence symbolically and print them: for every per-step variable,
+∇v(t) L as the sum over v's consumers (eq. 10.20), with the boundary cases (t = τ, ...) written out; for
+every parameter, the sum over t of its dummy copies' terms (eqs. 10.22-10.28).  For fig. 10.3 the
+equations carry the book's numbers (10.17-10.28).  Formats: Unicode text, LaTeX (an amsmath align
+environment, one numbered line per equation) or markdown with $$ math.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..cli import add_arch_argument, load_arch
+from .derivation import DeriveError, derive
+
+FORMATS = ("text", "latex", "markdown")
+
+
+def add_arguments(parser) -> None:
+    add_arch_argument(parser)
+    parser.add_argument("--format", "-f", choices=FORMATS, default="text",
+                        help="text (Unicode, the default), latex (an amsmath align) or markdown ($$ math)")
+    parser.add_argument("--mode", choices=("teacher", "free", "scheduled"), default="teacher",
+                        help="what is fed back where the spec says `feedback` (default: teacher forcing)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of printing")
+
+
+def main(args) -> int:
+    d = derive(load_arch(args), mode=args.mode)
+    out = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
+    if not out.endswith("\n"):
+        out += "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(out, encoding="utf-8")
+        except OSError as exc:
+            raise DeriveError(f"cannot write {args.output!r}: {exc}") from None
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(out)
+    return 0
