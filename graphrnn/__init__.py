@@ -11,10 +11,12 @@ from .errors import (
     AnomalyError, BackwardError, DataError, GradcheckError, GraphrnnError, InputError, RenderError, ShapeError,
     SpecError,
 )
-from .recurrence import Recurrence, Run, Unrolled
+from .recurrence import Recurrence, Unrolled
+from .runtime import Run
 from .zoo import load
 from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
+from . import export  # noqa: E402  (standalone PyTorch / JAX code, as gr.export.to_torch / to_jax)
 from . import train  # noqa: E402  (optimizers, clipping, the trainer, tasks, generation: gr.train)
 
 __version__ = "0.1.0"

@@ -22,7 +22,8 @@ import numpy as np
 from ..errors import SpecError
 from .shapes import Shape, ShapeInference
 from .spec import (
-    LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, children, parse_spec, references, walk,
+    LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, enclosing_params, parse_spec, references,
+    walk,
 )
 
 MODES = ("teacher", "free", "scheduled")
@@ -58,28 +59,6 @@ class Variable:
     @property
     def is_loss_like(self) -> bool:
         return self.shape == ()
-
-
-def _enclosing_params(expr, params: set[str]):
-    """Yield (ref_or_name, param) for every variable use, with the innermost parameter
-    whose matrix product it sits under (``W`` for ``h[t-1]`` in ``W @ h[t-1]``)."""
-    stack = [(expr, None, False)]
-    while stack:
-        node, param, target = stack.pop()
-        if isinstance(node, Ref):
-            yield node, param, target
-        elif isinstance(node, Name) and node.name not in params:
-            yield node, param, target
-        elif isinstance(node, Bin) and node.op == "@":
-            left = node.left.operand if isinstance(node.left, Transpose) else node.left
-            inner = left.name if isinstance(left, Name) and left.name in params else param
-            stack.append((node.right, inner, target))
-            stack.append((node.left, param, target))
-        elif isinstance(node, Call) and node.fn in LOSSES:
-            stack.append((node.args[1], param, True))
-            stack.append((node.args[0], param, target))
-        else:
-            stack.extend((c, param, target) for c in reversed(children(node)))
 
 
 def _rename_inputs(expr, renames: dict[str, str]):
@@ -548,7 +527,7 @@ class Recurrence:
                            init=var.init, line=var.line, feedback_of=var.feedback_of)
         params = set(self.param_shapes)
         for name, eq in eqs.items():
-            for node, param, target in _enclosing_params(eq.expr, params):
+            for node, param, target in enclosing_params(eq.expr, params):
                 delay = node.delay if isinstance(node, Ref) else 0
                 g.add_edge(node.name, name, delay=delay, param=param, text=node.text, line=eq.line,
                            target=target, context=isinstance(node, Name))
@@ -650,16 +629,14 @@ class Recurrence:
         return Unrolled.build(self, T, mode)
 
     def run(self, inputs, params=None, T=None, mode="teacher", **options):
-        """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.recurrence.evaluate.run`."""
-        from .evaluate import run
-
-        return run(self, inputs, params=params, T=T, mode=mode, **options)
+        """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.runtime.run`
+        (the runtime's one entry point), which documents every option."""
+        return _runtime().run(self, inputs, params=params, T=T, mode=mode, **options)
 
     def release_buffers(self) -> int:
         """Drop the compiled programs of the fast path and the buffers they keep for the next run
         (a long run's can be large); returns the bytes released.  They are rebuilt when needed."""
-        programs = self.__dict__.pop("_programs", {})
-        return sum(a.nbytes for p in programs.values() if p is not None for ws in p._pool for a in ws.arrays)
+        return _runtime().release_buffers(self)
 
     def init_params(self, seed: int = 0, dtype=np.float64) -> dict[str, np.ndarray]:
         """Random parameters: matrices ~ N(0, 1/cols), columns (biases, learned states) ~ N(0, 0.1²)."""
@@ -711,3 +688,13 @@ class Recurrence:
         from ..derive import derive
 
         return derive(self, mode=mode)
+
+
+def _runtime():
+    """The runtime package (:mod:`graphrnn.runtime`), imported when a recurrence is first run.
+
+    This is the notation layer's one way into the runtime: the notation does not depend on
+    how it is run, and the runtime imports the notation, not the other way round."""
+    from .. import runtime
+
+    return runtime

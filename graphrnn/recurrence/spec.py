@@ -538,3 +538,25 @@ def _step_index(node: ast.AST, line: int, source, name: str, text: str = "", col
         raise SpecError(f"a delay of {shown} steps is beyond the limit of {MAX_OFFSET}", line, col,
                         variable=name, source=source)
     return anchor, offset
+
+
+def enclosing_params(expr, params: set[str]):
+    """Yield (ref_or_name, param) for every variable use, with the innermost parameter
+    whose matrix product it sits under (``W`` for ``h[t-1]`` in ``W @ h[t-1]``)."""
+    stack = [(expr, None, False)]
+    while stack:
+        node, param, target = stack.pop()
+        if isinstance(node, Ref):
+            yield node, param, target
+        elif isinstance(node, Name) and node.name not in params:
+            yield node, param, target
+        elif isinstance(node, Bin) and node.op == "@":
+            left = node.left.operand if isinstance(node.left, Transpose) else node.left
+            inner = left.name if isinstance(left, Name) and left.name in params else param
+            stack.append((node.right, inner, target))
+            stack.append((node.left, param, target))
+        elif isinstance(node, Call) and node.fn in LOSSES:
+            stack.append((node.args[1], param, True))
+            stack.append((node.args[0], param, target))
+        else:
+            stack.extend((c, param, target) for c in reversed(children(node)))

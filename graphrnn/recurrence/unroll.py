@@ -8,20 +8,23 @@ mutually recurrent variables runs forwards in time when its delays are positive,
 backwards when negative (a bidirectional RNN's ``g[t] = f(g[t+1], x[t])``), and
 through a general topological sort when it mixes both.
 
-The engine evaluates that order in :mod:`.evaluate`.
+The runtime (:mod:`graphrnn.runtime`) evaluates that order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 
 from ..errors import SpecError
-from .recurrence import Recurrence
-from .spec import Name, Ref, references
+from .spec import Name, Ref, enclosing_params, references, walk
+
+if TYPE_CHECKING:  # the notation's graph of a recurrence; unroll.py only reads it
+    from .recurrence import Recurrence
 
 
 def key(name: str, t: int) -> str:
@@ -192,13 +195,11 @@ class Unrolled(nx.DiGraph):
         g.rec, g.T, g.mode, g.plan = rec, T, mode, plan
         eqs = rec.mode_equations(mode)
         params = set(rec.param_shapes)
-        from .recurrence import _enclosing_params
-
         inits = rec.learned_inits()
         for v, t in plan:
             here = key(v, t)
             g.add_node(here, var=v, t=t, kind=rec._role(v) if v in rec.equations else rec.variables[v].kind)
-            for node, param, target in _enclosing_params(eqs[v].expr, params):
+            for node, param, target in enclosing_params(eqs[v].expr, params):
                 if isinstance(node, Name):
                     g.add_node(node.name, var=node.name, t=None, kind="context")
                     src = node.name
@@ -229,15 +230,12 @@ class Unrolled(nx.DiGraph):
         return [key(v, t) for v, t in self.plan]
 
     def run(self, inputs, params=None, **options):
-        """Evaluate this unrolled graph (see :func:`graphrnn.recurrence.evaluate.run`)."""
-        from .evaluate import run
-
-        return run(self.rec, inputs, params=params, T=self.T, mode=self.mode, **options)
+        """Evaluate this unrolled graph (``rec.run`` with this unroll's T and mode; see
+        :func:`graphrnn.runtime.run`)."""
+        return self.rec.run(inputs, params=params, T=self.T, mode=self.mode, **options)
 
 
 def _walk_names(expr):
-    from .spec import walk
-
     seen = []
     for node in walk(expr):
         if isinstance(node, Name) and node.name not in seen:

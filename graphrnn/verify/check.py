@@ -36,7 +36,7 @@ import numpy as np
 
 from ..derive import derive
 from ..errors import DataError, GraphrnnError, SpecError
-from ..recurrence.evaluate import _check_data, _check_params
+from ..runtime import check_data as _check_data, check_params as _check_params
 from .book import EQ_10_21_NOTE, book_gradients, match_standard_rnn
 from .perturb import EPS, Perturbed
 from .report import Report, Row, Tolerance, tolerance_for

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..recurrence.evaluate import Run
+from ..runtime import Run
 from .check import VerifyError, _dtype, _load, _whole
 from .perturb import parse_key
 from .report import Report

@@ -33,7 +33,8 @@ import numpy as np
 from .. import engine as E
 from ..engine.tensor import Tensor
 from ..errors import SpecError
-from ..recurrence.evaluate import _check_data, _check_params, _compile, _Context
+from ..runtime import StepContext as _Context, check_data as _check_data, check_params as _check_params
+from ..runtime import compile_expression as _compile
 from ..recurrence.unroll import evaluation_order, key
 from ..recurrence.spec import walk, Call
 
@@ -102,8 +103,8 @@ class Perturbed:
     # ------------------------------------------------------------------ evaluation
     def _fresh_context(self) -> _OverridingContext:
         # the context gets its own dict of parameters: overrides go there, self.params stays intact
-        return _OverridingContext(self.rec, self.T, self.data, dict(self.params), np.dtype(np.float64), self.mode,
-                                  self.p, np.random.default_rng(self.seed), False)
+        return _OverridingContext(self.rec, self.T, self.data, dict(self.params), np.dtype(np.float64), mode=self.mode,
+                                  p=self.p, rng=np.random.default_rng(self.seed))
 
     def _compute(self, ctx, name: str, t: int) -> Tensor:
         value = self.compiled[name](ctx, t)
@@ -192,8 +193,8 @@ class Perturbed:
         params = dict(self.params)
         if delta is not None and t is None:
             params[name] = Tensor(self.params[name].data + delta)
-        ctx = _OverridingContext(self.rec, self.T, self.data, params, np.dtype(np.float64), self.mode, self.p,
-                                 np.random.default_rng(self.seed), False)
+        ctx = _OverridingContext(self.rec, self.T, self.data, params, np.dtype(np.float64), mode=self.mode, p=self.p,
+                                 rng=np.random.default_rng(self.seed))
         if delta is not None and is_copy:
             ctx.copy_override = (name, t, Tensor(self.params[name].data + delta))
         total = 0.0
@@ -290,7 +291,7 @@ def forward_graph(rec, inputs, params, T: int, mode: str = "teacher", seed: int 
     dtype = np.dtype(dtype)
     data = _check_data(rec, inputs, dtype)
     leaves = {n: Tensor(a, requires_grad=True, name=n) for n, a in _check_params(rec, params, dtype).items()}
-    ctx = _Context(rec, T, data, leaves, dtype, mode, p, np.random.default_rng(seed), False)
+    ctx = _Context(rec, T, data, leaves, dtype, mode=mode, p=p, rng=np.random.default_rng(seed))
     compiled = {name: _compile(eq.expr, rec, name) for name, eq in rec.mode_equations(mode).items()}
     out: dict[str, Tensor] = dict(leaves)
     with E.enable_grad():

@@ -337,9 +337,8 @@ L[t] = mse(h[t], z[t])
 """
 
 
-@pytest.mark.xfail(strict=True, reason="graphrnn bug: on the taped path (copies=True) a per-step variable that "
-                   "depends on no data (here h, fed only by the learned h0 and parameters) is one column (H, 1), "
-                   "and dL/dh[t] is summed over the batch; the fast path and docs/notation.md give (H, B)")
+# (was a strict xfail: on the taped path a variable computed from no data was one column (H, 1); fixed in
+# runtime.taped.evaluate_steps, which widens it to a column per sequence)
 def test_a_variable_that_depends_on_no_data_has_a_column_per_sequence():
     rec = gr.Recurrence(SAME_FOR_EVERY_SEQUENCE)
     data = rec.random_inputs(3, batch=2, seed=0)
@@ -358,11 +357,8 @@ L[t] = mse(h[t], z[t])
 """
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="graphrnn bug: copies=False raises KeyError: 'h:in' when a recurrent equation holds a "
-                   "negative number times an input projection (`-1.5 * (U @ x[t])`): the term is hoisted into "
-                   "h:in, the compiled program refuses it, and the engine's fast path then looks h:in up among "
-                   "the spec's variables (evaluate._collect)")
+# (was a strict xfail: copies=False raised KeyError 'h:in'; fixed in the runtime, which batches a data-only
+# term holding no loss whatever numbers scale it, and lists no split-off term among the nodes)
 def test_a_negative_factor_on_an_input_projection_runs_on_the_fast_path():
     rec = gr.Recurrence(NEGATIVE_FACTOR)
     data = rec.random_inputs(3, batch=2, seed=0)
@@ -371,9 +367,7 @@ def test_a_negative_factor_on_an_input_projection_runs_on_the_fast_path():
     compare(rec, ref, copies=False)
 
 
-@pytest.mark.xfail(strict=True, reason="graphrnn bug: run.values (evaluate.NodeMap) yields each data key (x[1], "
-                   "y[1], ...) twice, once from its fixed entries and once per step, so len(run.values) counts "
-                   "them twice and differs from len(dict(run.values))")
+# (was a strict xfail: run.values yielded each data key twice; fixed in runtime.result.NodeMap)
 def test_run_values_lists_each_node_once():
     rec = gr.load("fig10_3")
     run = rec.run(rec.random_inputs(2, batch=2, seed=0))

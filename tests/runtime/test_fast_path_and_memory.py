@@ -27,9 +27,9 @@ def recurrent_blocks(request, monkeypatch):
     """The fast path runs a compiled program (program.py) when it can; otherwise, on the
     engine, a small recurrent block as one scan op and a wide one as engine nodes step
     by step (scan.SCAN_BYTES decides): check all three ways."""
-    from graphrnn.recurrence import evaluate, scan
+    from graphrnn.runtime import runner, scan
 
-    monkeypatch.setattr(evaluate, "PROGRAM", request.param == "program")
+    monkeypatch.setattr(runner, "PROGRAM", request.param == "program")
     monkeypatch.setattr(scan, "SCAN_BYTES", 1 << 30 if request.param == "scan" else 0)
     return request.param
 
@@ -58,9 +58,9 @@ def test_a_small_recurrent_block_runs_as_one_scan_op():
 
 
 def test_fast_path_computes_the_outputs_for_all_steps_at_once(monkeypatch):
-    from graphrnn.recurrence import evaluate
+    from graphrnn.runtime import runner
 
-    monkeypatch.setattr(evaluate, "PROGRAM", False)  # the engine's fast path
+    monkeypatch.setattr(runner, "PROGRAM", False)  # the engine's fast path
     rec = gr.load("fig10_3")
     run = rec.run(rec.random_inputs(5, 2), copies=False)
     assert "o[1..5]" in run.tensors and "L[1..5]" in run.tensors
@@ -69,9 +69,9 @@ def test_fast_path_computes_the_outputs_for_all_steps_at_once(monkeypatch):
 
 
 def test_teacher_forcing_decouples_the_steps(monkeypatch):
-    from graphrnn.recurrence import evaluate
+    from graphrnn.runtime import runner
 
-    monkeypatch.setattr(evaluate, "PROGRAM", False)
+    monkeypatch.setattr(runner, "PROGRAM", False)
     # fig. 10.6 trained with teacher forcing has no recurrence left: every variable is batched
     rec = gr.load("fig10_6")
     run = rec.run(rec.random_inputs(5, 2), copies=False)
@@ -89,9 +89,9 @@ def test_fast_path_values_are_lazy_but_complete():
 @pytest.fixture(params=["program", "engine"])
 def segments_run_on(request, monkeypatch):
     """Segments run as compiled programs when the recurrence allows, else on the engine: check both."""
-    from graphrnn.recurrence import evaluate
+    from graphrnn.runtime import runner
 
-    monkeypatch.setattr(evaluate, "PROGRAM", request.param == "program")
+    monkeypatch.setattr(runner, "PROGRAM", request.param == "program")
     return request.param
 
 
@@ -186,11 +186,11 @@ def test_long_sequence_runs_and_differentiates():
 
 
 def test_segments_run_as_programs(monkeypatch):
-    from graphrnn.recurrence import memory
+    from graphrnn.runtime import segments
 
     calls = []
-    original = memory.program_segments
-    monkeypatch.setattr(memory, "program_segments", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
+    original = segments.program_segments
+    monkeypatch.setattr(segments, "program_segments", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
     rec = gr.load("lstm")
     data, params = rec.random_inputs(30, batch=2, seed=1), rec.init_params(seed=1)
     full = rec.run(data, params)

@@ -1,36 +1,32 @@
-"""The fast path of a run: every variable no cycle passes through, for all steps at once.
+"""The equations a run evaluates, rewritten for speed, and what they allow.
 
-The unrolled graph shows which computations do not depend on the recurrence: the
-output layer and the loss of every step (``o[t] = c + V @ h[t]``), and the input
-projections inside a recurrent equation (``U @ x[t]`` in ``tanh(b + W @ h[t-1] +
-U @ x[t])``).  Because every operation of the notation treats the columns of a
-batch independently, such a variable can be computed for all T steps in one go by
-laying the steps side by side as columns: ``V @ [h[1] ... h[T]]`` is one matrix
-product instead of T, and so is its gradient ``∇V`` (one product over the stacked
-steps instead of T outer products).
+Notation in, notation out: nothing here runs anything.
 
-Two pieces:
+* :func:`fast_equations` moves the terms of a recurrent equation that read only data
+  and parameters (``b + U @ x[t]`` in ``h[t] = tanh(b + W @ h[t-1] + U @ x[t])``) into
+  a variable of their own (``h:in``), which is not recurrent and so can be computed
+  for many steps at once (the steps side by side as columns: every operation of the
+  notation treats the columns of a batch independently);
+* :func:`batched_members` picks the variables that may be computed for all steps at
+  once: not on a cycle, defined at every step, combining per-step losses only
+  linearly (a loss per step is the sum of one loss per column);
+* :func:`read_delays`, :func:`check_segmentable` and :func:`feeding_names` say what
+  checkpointed and truncated BPTT (:mod:`.segments`) need to carry between segments.
 
-* :func:`fast_equations` moves the terms of a recurrent equation that read only
-  data and parameters (``b + U @ x[t]``) into a variable of their own (named
-  ``h:in``), which is not recurrent;
-* :func:`batched_members` picks the variables that may be computed for all steps
-  at once: not on a cycle, defined at every step, and combining per-step losses
-  only linearly (a loss per step is the sum of one loss per column).
-
-Values and gradients are the same as the step-by-step evaluation (the sums are
-only associated differently, so they agree to rounding).
+>>> import graphrnn as gr
+>>> rec = gr.load("fig10_3")
+>>> sorted(fast_equations(rec, "teacher"))
+['L', 'h', 'h:in', 'o']
+>>> read_delays(fast_equations(rec, "teacher"))
+{'h': 1}
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-
-from .. import engine as E
-from ..engine.tensor import Tensor
-from .spec import LOSSES, Bin, Call, Equation, Num, Ref, Unary, references, walk
+from ..errors import SpecError
+from ..recurrence.spec import LOSSES, Bin, Call, Equation, Num, Ref, Unary, references, walk
 
 
 def _terms(expr, sign=1):
@@ -64,9 +60,6 @@ def _has_matmul(expr) -> bool:
 
 def fast_equations(rec, mode: str) -> dict[str, Equation]:
     """The mode's equations with the static terms of each recurrent equation split off."""
-    cache = rec.__dict__.setdefault("_fast_equations", {})
-    if mode in cache:
-        return cache[mode]
     eqs = dict(rec.mode_equations(mode))
     data = {n for n, v in rec.variables.items() if v.kind in ("input", "target")}
     recurrent = {name for name, eq in eqs.items() if any(r.name in eqs for r in references(eq.expr))}
@@ -101,7 +94,6 @@ def fast_equations(rec, mode: str) -> dict[str, Equation]:
         for h in hoisted:
             out[h.name] = h
         out[name] = replace(eq, expr=expr)
-    cache[mode] = out
     return out
 
 
@@ -111,6 +103,8 @@ def _loss_valued(expr) -> bool:
 
 def _linear_in_losses(expr) -> bool:
     """Losses (one number per step) may only be added, subtracted, negated or scaled by numbers."""
+    if not any(_loss_valued(n) for n in walk(expr)):
+        return True  # no loss in it: nothing to keep linear (`-1.5 * (U @ x[t])` is fine)
     def scalar(e):  # does e evaluate to one number per step?
         if _loss_valued(e):
             return True
@@ -173,61 +167,53 @@ def batched_members(rec, eqs: dict[str, Equation], blocks) -> set[str]:
     return chosen
 
 
-class Stacked:
-    """A view of a run's context in which a reference means steps ``a..b`` side by side."""
 
-    stacked_mode = True
-
-    def __init__(self, ctx, needed_by: str, a: int, b: int):
-        self.ctx, self.needed_by, self.a, self.b = ctx, needed_by, a, b
-        self.lean = ctx.lean
-        self.T, self.dtype, self.rng, self.p = ctx.T, ctx.dtype, ctx.rng, ctx.p
-        self.batch = ctx.batch * (b - a + 1)
-
-    def param(self, name, t):
-        return self.ctx.params[name]
-
-    def context(self, name):
-        key = (name, "context", self.a, self.b)
-        got = self.ctx.stacked.get(key)
-        if got is None:
-            got = Tensor(np.tile(self.ctx.data[name], (1, self.b - self.a + 1)), name=name)
-            self.ctx.stacked[key] = got
-        return got
-
-    def ref(self, name, offset, needed_by):
-        ctx, a, b = self.ctx, self.a, self.b
-        parts = ctx.batched.get(name)
-        if offset == 0 and parts and parts[-1][1:] == (a, b):
-            return parts[-1][0]
-        key = (name, offset, a, b)
-        got = ctx.stacked.get(key)
-        if got is not None:
-            return got
-        var = ctx.rec.variables.get(name)
-        if (var is not None and var.kind in ("input", "target") and a + offset >= 1
-                and b + offset <= len(ctx.data[name])):
-            series = ctx.data[name][a - 1 + offset:b + offset]
-            arr = series.reshape(-1) if var.is_label else np.moveaxis(series, 0, 1).reshape(series.shape[1], -1)
-            got = Tensor(arr, name=f"{name}[{a + offset}..{b + offset}]")
-        else:
-            pieces = [ctx.ref(name, t + offset, f"{self.needed_by}[{t}]") for t in range(a, b + 1)]
-            if var is None or not var.is_label:
-                # a learned initial value is one column shared by the batch: give it the batch's width
-                width = ctx.batch
-                pieces = [E.add(p, np.zeros((p.shape[0], width), dtype=p.dtype)) if p.ndim == 2 and
-                          p.shape[1] != width else p for p in pieces]
-            if all(not p.requires_grad for p in pieces):
-                got = Tensor(np.concatenate([p.data for p in pieces], axis=-1))
-            else:
-                got = E.concat(pieces, axis=-1)
-        ctx.stacked[key] = got
-        return got
+# ------------------------------------------------------------------------------ segments
 
 
-_GETITEM = E.REGISTRY["getitem"]
+def read_delays(eqs: dict) -> dict[str, int]:
+    """For each computed variable, the largest delay with which an equation reads it."""
+    delays: dict[str, int] = {}
+    for eq in eqs.values():
+        for ref in references(eq.expr):
+            if ref.name in eqs and ref.anchor == "t" and ref.delay > 0:
+                delays[ref.name] = max(delays.get(ref.name, 0), ref.delay)
+    return delays
 
 
-def step_slice(whole: Tensor, i: int, batch: int) -> Tensor:
-    """The ``i``-th step's columns (counting from 0) of a variable computed for several steps at once."""
-    return E.apply(_GETITEM, whole, index=(Ellipsis, slice(i * batch, (i + 1) * batch)))
+def segmentable(rec, eqs: dict, mode: str) -> bool:
+    """Whether the steps can be evaluated in consecutive segments, with the same results."""
+    try:
+        check_segmentable(rec, eqs, mode, "")
+    except SpecError:
+        return False
+    return True
+
+
+def check_segmentable(rec, eqs: dict, mode: str, what: str) -> None:
+    for name, eq in eqs.items():
+        for ref in references(eq.expr):
+            if ref.name in eqs and ref.delay < 0:
+                raise SpecError(f"{what} runs forwards in time, but `{ref.text}` in the equation of {name} reads a "
+                                f"later step; run this recurrence without {what}", eq.line, variable=ref.name)
+        if any(isinstance(n, Call) and n.fn == "sample" for n in walk(eq.expr)):
+            raise SpecError(f"{what} recomputes the forward pass, which would draw new samples for "
+                            f"`sample(...)` in the equation of {name}", eq.line, variable=name)
+    if mode == "scheduled":
+        raise SpecError(f"{what} recomputes the forward pass, which would toss new coins for scheduled "
+                        f"sampling; use mode 'teacher' or 'free'")
+
+
+
+def feeding_names(eqs: dict, delays: dict) -> set[str]:
+    """The variables the carried values depend on (the rest, such as the outputs and the
+    losses, need not run in the first pass)."""
+    needed, stack = set(), list(delays)
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
+    return needed
+

@@ -42,6 +42,7 @@ fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
 
 from __future__ import annotations
 
+import bisect
 import sys
 import threading
 import weakref
@@ -51,15 +52,16 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from .scan import CONST, OP, Tape, _operand
-from .spec import LOSSES, Call, references, walk
+from ..errors import DataError, SpecError
+from ..recurrence.spec import LOSSES, Call, references, walk
+from ..recurrence.unroll import key
+from .result import NO_LOSS, NodeMap, Run, StepLosses
 from .stepcode import INTO, StepCode, placeholder_of
-from .unroll import key
+from .tape import CONST, IN, OP, Tape, operand as _operand
 
 _MATMUL = REGISTRY["matmul"]
 #: functions whose value is not a registry op of their operands (a draw, a choice, a fed-back value)
 UNTRACEABLE = {"argmax", "sample", "feed"}
-IN = "in"  # a tape operand read from the tape's inputs (scan.Tape's name for it)
 PARAM, VAR, CONTEXT = "param", "var", "context"
 
 #: a stage computed for many steps at once runs over chunks of about this many columns (steps × batch):
@@ -68,6 +70,8 @@ PARAM, VAR, CONTEXT = "param", "var", "context"
 CHUNK_COLUMNS = 1024
 #: and the widest array of a chunk stays below this size
 CHUNK_BYTES = 1 << 22
+#: up to this many steps, a recurrent step reads its columns from lists of views (see Program.listed)
+LISTED_STEPS = 4096
 
 
 class NotCompilable(Exception):
@@ -105,8 +109,10 @@ class _Tracer:
         return self._leaf((VAR, name, s), np.zeros(shape, dtype=dtype))
 
 
-def _trace(program, compiled, name, stacked: bool) -> Tape:
+def _trace(program, compiled, name, stacked: bool, at_tau: bool = False) -> Tape:
     tracer = _Tracer(program, stacked)
+    if at_tau:
+        tracer.T = 0  # a reference to tau + k is then traced as the offset k
     with E.enable_grad(), np.errstate(all="ignore"):
         root = compiled[name](tracer, 0)  # traced at t = 0: a reference's step is its offset
     if not isinstance(root, Tensor):
@@ -122,7 +128,7 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
     tape.op_ndims = [[p.ndim for p in node.parents] for node in ops]  # per op, its operands' ndims
     tape.out_shapes = [node.shape for node in ops]  # at the traced width (one step)
     tape.out_dtypes = [node.dtype for node in ops]
-    inputs = [node for node in nodes if id(node) in sources]  # in the tape's order (see scan.Tape)
+    inputs = [node for node in nodes if id(node) in sources]  # in the tape's order (see tape.Tape)
     tape.in_shapes, tape.in_dtypes = [node.shape for node in inputs], [node.dtype for node in inputs]
     return tape
 
@@ -133,10 +139,14 @@ def _trace(program, compiled, name, stacked: bool) -> Tape:
 class _Layout:
     """Where a variable's steps live: steps ``lo..hi`` side by side, ``B`` columns each."""
 
-    __slots__ = ("name", "shape", "dtype", "lo", "hi", "kind")
+    __slots__ = ("name", "shape", "dtype", "lo", "hi", "kind", "window", "direct")
 
     def __init__(self, name, shape, dtype, lo, hi, kind):
         self.name, self.shape, self.dtype, self.lo, self.hi, self.kind = name, shape, dtype, lo, hi, kind
+        #: a lean program keeps only one chunk of this variable's steps (see Program.lean)
+        self.window = False
+        #: and reads this data variable straight from the caller's array (steps on axis 0), no copy
+        self.direct = False
 
 
 class _Stage:
@@ -156,8 +166,14 @@ class _Stage:
 class Program:
     """A compiled run of ``rec`` over ``T`` steps and a batch of ``B`` (see the module's doc)."""
 
-    def __init__(self, rec, eqs, blocks, batched, compiled, T, B, dtype, data, params, mode):
-        self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(dtype), mode
+    def __init__(self, plan):
+        """Compile ``plan`` (a :class:`~.runner.RunPlan` without dummy copies); raises
+        :class:`NotCompilable` when the recurrence needs the taped strategy."""
+        rec, eqs, blocks, batched, compiled = plan.rec, plan.eqs, plan.blocks, plan.batched, plan.compiled
+        T, B, data, params = plan.T, plan.batch, plan.data, plan.params
+        self.rec, self.T, self.B, self.dtype, self.mode = rec, T, B, np.dtype(plan.dtype), plan.mode
+        #: keep per step only what the backward pass reads (a long run; see _open_windows)
+        self.lean = bool(getattr(plan, "lean", False))
         self.param_shapes = {n: a.shape for n, a in params.items()}
         self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
         self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
@@ -166,10 +182,13 @@ class Program:
         self.layouts: dict[str, _Layout] = {}
         self._check(rec, eqs, blocks, batched)
         self.stages: list[_Stage] = []
+        self.at_tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for block in blocks:
-            if block.members[0] in batched:
+            if block.members[0] in batched or block.members[0] in self.at_tau:
                 name = block.members[0]
-                tape = _trace(self, compiled, name, stacked=True)
+                # an equation of the last step only (o[tau]) is a stage of one step, T, its references
+                # traced as offsets from T (see _Tracer)
+                tape = _trace(self, compiled, name, stacked=True, at_tau=name in self.at_tau)
                 self._add_layout(name, tape)
                 self.stages.append(_Stage("all", [name], None, {name: tape}, {}))
             else:
@@ -193,29 +212,38 @@ class Program:
                 stage.chain[m] = dest_chain(stage.tapes[m], stage.reuse[m])
                 stage.tables[m] = self._backward_table(stage, m)
         self._plan_assignments()
+        self._mark_tail()
+        self.tail = [s for s in self.stages if s.fused]
+        self.tail_chunks = self._chunks(*self.tail) if self.tail else []
+        if self.lean:
+            self._open_windows()
+        #: the recurrent steps read per-step views listed once per workspace (a short run only: the lists
+        #: cost about 100 bytes a step and variable)
+        self.listed = not self.lean and T <= LISTED_STEPS
         for stage in self.stages:
             for m in stage.members:
                 if stage.kind == "steps":
                     stage.code[m] = self._step_code(stage, m)
-        self._mark_tail()
         self._pool: list[_Workspace] = []
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ compile-time checks
     def _check(self, rec, eqs, blocks, batched):
         fed = {n for n, v in rec.variables.items() if v.kind == "fed"}
+        tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for name, eq in eqs.items():
-            if eq.anchor != "t":
-                raise NotCompilable(f"{name} is anchored at tau")
             if name in fed or fed.intersection(r.name for r in references(eq.expr)):
                 raise NotCompilable(f"{name} feeds back an output")
             for node in walk(eq.expr):
                 if isinstance(node, Call) and node.fn in UNTRACEABLE:
                     raise NotCompilable(f"{name} calls {node.fn}")
-                if getattr(node, "anchor", "t") == "tau":
+                if eq.anchor == "t" and getattr(node, "anchor", "t") == "tau":
                     raise NotCompilable(f"{name} reads a value at tau")
+            for ref in references(eq.expr):
+                if ref.name in tau and ref.offset != 0:
+                    raise NotCompilable(f"{name} reads {ref.text}, a value of the last step at another step")
         for block in blocks:
-            if block.members[0] in batched:
+            if block.members[0] in batched or block.members[0] in tau:
                 continue
             for m in block.members:
                 var = rec.variables.get(m)
@@ -248,7 +276,15 @@ class Program:
         dtype = tape.root_dtype
         if dtype.kind != "f":
             raise NotCompilable(f"{name} is not a float")
-        self.layouts[name] = _Layout(name, shape, dtype, 1, self.T, "computed")
+        first = self.T if name in self.at_tau else 1
+        self.layouts[name] = _Layout(name, shape, dtype, first, self.T, "computed")
+
+    def _span(self, name) -> tuple[int, int]:
+        """The steps a computed variable has: 1..T, or T alone for one of the last step (o[tau])."""
+        return (self.T, self.T) if name in self.at_tau else (1, self.T)
+
+    def _stage_chunks(self, stage):
+        return [(self.T, self.T)] if stage.members[0] in self.at_tau else self._chunks(stage)
 
     def _resolve(self, source):
         kind = source[0]
@@ -269,12 +305,13 @@ class Program:
         """Widen each buffer to every step any tape reads (the initial values around 1..T)."""
         T = self.T
         for stage in self.stages:
+            first = T if stage.members[0] in self.at_tau else 1
             for specs in stage.inputs.values():
                 for spec in specs:
                     if spec[0] != VAR:
                         continue
                     lay = self.layouts[spec[1]]
-                    lay.lo, lay.hi = min(lay.lo, 1 + spec[2]), max(lay.hi, T + spec[2])
+                    lay.lo, lay.hi = min(lay.lo, first + spec[2]), max(lay.hi, T + spec[2])
         for lay in self.layouts.values():
             var = self.rec.variables.get(lay.name)
             if lay.kind == "data":
@@ -289,7 +326,7 @@ class Program:
         """The stages after the last recurrence that read each other only at the same step run fused."""
         tail = []
         for stage in reversed(self.stages):
-            if stage.kind != "all":
+            if stage.kind != "all" or stage.members[0] in self.at_tau:
                 break
             tail.append(stage)
         names = {s.members[0] for s in tail}
@@ -299,6 +336,25 @@ class Program:
                     return
         for stage in tail:
             stage.fused = True
+
+    def _open_windows(self):
+        """A lean program keeps one chunk of the fused tail's variables (the outputs and losses) and
+        of the data only the tail reads: no VJP of an earlier stage reads them, so they are computed,
+        differentiated and dropped chunk by chunk, and recomputed when a Run's values are read."""
+        tail = {s.members[0] for s in self.tail}
+        readers: dict[str, list] = {}
+        for stage in self.stages:
+            for m in stage.members:
+                for spec in stage.inputs[m]:
+                    if spec[0] == VAR:
+                        readers.setdefault(spec[1], []).append(m)
+        stepped = {m for s in self.stages if s.kind == "steps" for m in s.members}
+        for name, lay in self.layouts.items():
+            if name in tail or (lay.kind == "data" and readers.get(name) and set(readers[name]) <= tail):
+                lay.window = True
+            elif (lay.kind == "data" and readers.get(name) and set(readers[name]) <= stepped
+                  and 1 <= lay.lo and lay.hi <= self.data_lengths[name]):
+                lay.direct = True  # read one step at a time by the recurrence: (rows, B) = series[t - 1]
 
     # ------------------------------------------------------------------ backward bookkeeping
     def _wants(self, spec) -> bool:
@@ -316,7 +372,7 @@ class Program:
             op, operands, attrs = tape.ops[i]
             wants = tuple(True if k == OP else k == IN and self._wants(specs[j]) for k, j in operands)
             defer = None
-            if (stage.kind == "steps" and op is _MATMUL and wants[0] and operands[0][0] == IN
+            if (stage.kind == "steps" and not self.lean and op is _MATMUL and wants[0] and operands[0][0] == IN
                     and specs[operands[0][1]][0] == PARAM and tape.op_ndims[i] == [2, 2]):
                 defer = specs[operands[0][1]][1]  # ∇W of W @ v: one product over all steps
                 wants = (False,) + wants[1:]
@@ -345,7 +401,7 @@ class Program:
                         sends.setdefault(spec[1], []).append((m, j, spec[2]))
                 stage.assign.setdefault(m, set())
             for var, got in sends.items():
-                if var not in touched and len(got) == 1 and got[0][2] == 0:
+                if var not in touched and len(got) == 1 and got[0][2] == 0 and stage.members[0] not in self.at_tau:
                     m, j, _ = got[0]
                     stage.assign[m].add(j)
                     self.assigned.add(var)
@@ -360,9 +416,7 @@ class Program:
             k, j = operands[1]
             if k == IN and specs[j][0] == VAR and len(self.layouts[specs[j][1]].shape) == 2:
                 views[i] = (specs[j][1], specs[j][2])  # the right factor is already stored, step by step
-        code = StepCode(name, tape, specs, self.layouts, self.B, stage.keep[name], stage.tables[name], views,
-                        stage.reuse[name], stage.assign[name], stage.chain[name], self._stored_gradients(stage, name))
-        return code
+        return StepCode(stage, name, self.layouts, self.B, views, self._stored_gradients(stage, name), self.listed)
 
     def _stored_gradients(self, stage, name) -> dict[int, str]:
         """For each ``W @ v`` whose ∇W is deferred, the variable whose gradient buffer already holds its
@@ -408,22 +462,26 @@ class Program:
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
-            only=None):
+            only=None, shift: int = 0):
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
-        For a segment of a longer sequence (memory.py): ``carry`` gives the values before step 1
+        For a segment of a longer sequence (segments.py): ``carry`` gives the values before step 1
         (``{(variable, step <= 0): array}``) instead of the initial values, and then the gradient
         that reaches them is left in the workspace (see :meth:`boundary_grads`) instead of going to
         a learned initial value; ``seed`` adds gradients from later segments to some values
         (``{(variable, step): array}``); only the losses from step ``loss_from`` on are
-        differentiated; a forward pass may compute ``only`` some variables (and what they read)."""
+        differentiated; a forward pass may compute ``only`` some variables (and what they read);
+        the program's step s reads step ``s + shift`` of the data (a segment of a longer sequence,
+        which may read data beside it, ``x[t+1]`` or ``x[t-1]``)."""
         ws = self.workspace(backward)
-        ws.load(params, data)
+        ws.load(params, data, shift)
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
         records = {} if backward else None
         grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
+        if self.lean:
+            return self._run_lean(ws, params, records, grads)
         for stage in self.stages:
             if only is not None and not only.intersection(stage.members):
                 continue
@@ -436,8 +494,9 @@ class Program:
         if backward:
             ws.clear_grads(loss_from)
             for name in self.losses:
-                if name in ws.grads and loss_from <= self.T:
-                    ws.grad_steps(name, loss_from, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+                first = max(loss_from, self._span(name)[0])
+                if name in ws.grads and first <= self.T:
+                    ws.grad_steps(name, first, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
@@ -455,16 +514,104 @@ class Program:
                 lay = self.layouts.get(var)
                 if lay is not None and pname in grads and carry is None:
                     grads[pname] += ws.init_grad(lay)
-        total = sum(float(np.sum(ws.steps(n, 1, self.T))) for n in self.losses if n in self.layouts)
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses if n in self.layouts)
         return ws, total, grads
+
+    def _run_lean(self, ws, params, records, grads):
+        """:meth:`run` of a lean program (a whole sequence: no carry, seed or loss_from)."""
+        for stage in self.stages:
+            if stage.kind == "steps":
+                self._forward_steps(stage, ws, params, records)
+            elif not stage.fused:
+                self._forward_all(stage, ws, params, records)
+        if grads is not None:
+            ws.clear_grads()
+            for name in self.losses:  # the losses not in a window (those are seeded chunk by chunk)
+                if name in ws.grads and not self.layouts[name].window:
+                    ws.grad_steps(name, *self._span(name))[...] = 1.0
+        ws.losses = np.zeros(self.T)
+        for span in self.tail_chunks:
+            self._tail_chunk(ws, params, span, grads)
+        if grads is not None:
+            for stage in reversed(self.stages):
+                if stage.fused:
+                    continue
+                if stage.kind == "steps":
+                    self._backward_steps(stage, ws, params, records, grads)
+                else:
+                    self._backward_all(stage, ws, records, grads)
+            for var, pname in self.learned.items():
+                lay = self.layouts.get(var)
+                if lay is not None and pname in grads:
+                    grads[pname] += ws.init_grad(lay)
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses
+                    if n in self.layouts and not self.layouts[n].window)
+        return ws, total + float(np.sum(ws.window_losses)), grads
+
+    def _tail_chunk(self, ws, params, span, grads=None, lazy=False):
+        """Steps ``a..b`` of the fused tail in its windows: forward, and backward when ``grads`` is given.
+
+        ``lazy``: recomputing for a Run's values after the run; then nothing outside the tail
+        receives a gradient (``grads`` is a scratch) and the step losses stay as they are."""
+        a, b = span
+        ws.window(a, b)
+        kept = []
+        for stage in self.tail:
+            name = stage.members[0]
+            tape, specs = stage.tapes[name], stage.inputs[name]
+            inputs = self._inputs(specs, ws, params, a, b)
+            outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
+            kept.append((stage, name, (inputs, outs, saveds)))
+        if not lazy:
+            for n in self.losses:
+                if n in self.layouts and self.layouts[n].window:
+                    per_step = ws.steps(n, a, b).reshape(b - a + 1, -1).sum(axis=1)
+                    ws.losses[a - 1:b] += per_step
+                    ws.window_losses.append(float(np.sum(ws.steps(n, a, b))))
+        ws.window_state = (a, grads is not None)
+        if grads is None:
+            return
+        for n in ws.grads:
+            lay = self.layouts[n]
+            if lay.window:
+                g = ws.grad_steps(n, a, b)
+                if n in self.losses:
+                    g[...] = 1.0  # ∂(sum of the losses)/∂L[t]
+                elif n not in self.assigned:
+                    g.fill(0)
+        ws.frozen = lazy
+        try:
+            for stage, name, replayed in reversed(kept):
+                self._tape_backward(stage, name, ws.grad_steps(name, a, b), replayed, ws, grads, a, b)
+        finally:
+            ws.frozen = False
+
+    def window_columns(self, ws, params, name, t, grad: bool):
+        """Step ``t`` of a windowed variable of a lean program (its chunk recomputed when needed; a copy)."""
+        i = bisect.bisect_right([a for a, _ in self.tail_chunks], t) - 1
+        span = self.tail_chunks[i]
+        if ws.window_state != (span[0], grad):
+            scratch = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if grad else None
+            self._tail_chunk(ws, params, span, scratch, lazy=True)
+        return (ws.grad_steps if grad else ws.steps)(name, t, t).copy()
 
     def step_losses(self, ws) -> np.ndarray:
         """The loss of each step 1..T (summed over the batch and the loss variables)."""
+        if self.lean:
+            out = ws.losses.copy()
+            for n in self.losses:
+                if n in self.layouts and not self.layouts[n].window:
+                    self._add_step_losses(out, ws, n)
+            return out
         out = np.zeros(self.T)
         for n in self.losses:
             if n in self.layouts:
-                out += ws.steps(n, 1, self.T).reshape(self.T, -1).sum(axis=1)
+                self._add_step_losses(out, ws, n)
         return out
+
+    def _add_step_losses(self, out, ws, n):
+        a, b = self._span(n)
+        out[a - 1:b] += ws.steps(n, a, b).reshape(b - a + 1, -1).sum(axis=1)
 
     def boundary_grads(self, ws, delays: dict) -> dict:
         """The gradients that reached the values before step 1 (``{(variable, step): array}``)."""
@@ -496,7 +643,7 @@ class Program:
         name = stage.members[0]
         tape, specs, keep = stage.tapes[name], stage.inputs[name], stage.keep[name]
         saved = [] if records is not None and not stage.fused else None
-        for a, b in self._chunks(stage):
+        for a, b in self._stage_chunks(stage):
             inputs = self._inputs(specs, ws, params, a, b)
             outs, saveds = _replay(tape, inputs, ws.steps(name, a, b), stage.reuse[name], stage.chain[name])
             if saved is not None:
@@ -506,7 +653,8 @@ class Program:
 
     def _forward_steps(self, stage, ws, params, records):
         record = records is not None
-        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record) for m in stage.members}
+        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
+                for m in stage.members}
         if len(stage.members) == 1:
             (f,) = step.values()
             got = [f(t) for _, t in stage.steps]
@@ -517,6 +665,8 @@ class Program:
 
     def _send(self, spec, g, ws, grads, a, b, write=False):
         kind = spec[0]
+        if ws.frozen and kind == VAR and not self.layouts[spec[1]].window:
+            return  # a lazy recomputation leaves the run's gradients alone
         if kind == PARAM:
             acc = grads[spec[1]]
             acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
@@ -527,8 +677,10 @@ class Program:
             else:
                 dest += g
 
-    def _tape_backward(self, stage, name, g_root, inputs, outs, saveds, ws, grads, a, b):
-        """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once)."""
+    def _tape_backward(self, stage, name, g_root, replayed, ws, grads, a, b):
+        """The backward pass of one tape over steps ``a..b`` (a stage computed for many steps at once);
+        ``replayed`` is what its forward pass kept: ``(inputs, outputs, saved)``."""
+        inputs, outs, saveds = replayed
         tape, specs, write = stage.tapes[name], stage.inputs[name], stage.assign[name]
         consts = tape.consts
         local: list = [None] * len(tape.ops)
@@ -549,6 +701,10 @@ class Program:
                     k, j = operands[pos]
                     if wants[pos] and k == IN and j in write and specs[j][0] == VAR:
                         spec = specs[j]
+                        if ws.frozen and not self.layouts[spec[1]].window:
+                            wants = wants[:pos] + (False,) + wants[pos + 1:]
+                            anything = any(wants)
+                            continue
                         dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
                         if pos == 1:
                             np.matmul(args[0].swapaxes(-1, -2), gi, out=dest)  # the matmul VJP's gb
@@ -575,7 +731,7 @@ class Program:
         name = stage.members[0]
         for a, b, inputs, outs, saveds in reversed(records.pop(id(stage))):
             g = ws.grad_steps(name, a, b)
-            self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+            self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     def _backward_steps(self, stage, ws, params, records, grads):
         step, products = {}, []
@@ -589,7 +745,7 @@ class Program:
                 if i in code.stored_gradient:
                     g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
-            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered)
+            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, ws.columns)
         for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
             step[name](t, got)
         # every step wrote its columns of G (a tape's ops all lie on the way to its root)
@@ -609,9 +765,13 @@ class Program:
                 kept.append((stage, name, inputs, outs, saveds))
             for stage, name, inputs, outs, saveds in reversed(kept):
                 g = ws.grad_steps(name, a, b)
-                self._tape_backward(stage, name, g, inputs, outs, saveds, ws, grads, a, b)
+                self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     # ------------------------------------------------------------------ reading it
+    def kept_bytes(self) -> int:
+        """The bytes of the workspaces this program keeps for its next runs."""
+        return sum(a.nbytes for ws in self._pool for a in ws.arrays)
+
     def describe(self) -> str:
         """The stages in order, what each computes and how, and the buffers."""
         T, B = self.T, self.B
@@ -619,7 +779,9 @@ class Program:
         for i, stage in enumerate(self.stages, 1):
             for m in stage.members:
                 ops = ", ".join(op.name for op, _, _ in stage.tapes[m].ops)
-                if stage.kind == "all":
+                if m in self.at_tau:
+                    how = f"at the last step only (T = {T})"
+                elif stage.kind == "all":
                     n = len(self._chunks(*[s for s in self.stages if s.fused] if stage.fused else [stage]))
                     how = (f"all {T} steps at once, in {n} chunk{'s' * (n != 1)}"
                            + (", forward and backward together" if stage.fused else ""))
@@ -636,14 +798,22 @@ class Program:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ errors
-    def first_non_finite(self, ws) -> str | None:
+    def first_non_finite(self, ws, params) -> str | None:
         """The first value (in the order the stages ran) holding a NaN or an infinity, as ``"h[3]"``."""
         for stage in self.stages:
             found = []
             for m in stage.members:
                 if m not in self.rec.variables:
                     continue  # a split-off term: the variable it feeds is named instead
-                bad = ~np.isfinite(ws.steps(m, 1, self.T))
+                if self.layouts[m].window:
+                    columns = [self.window_columns(ws, params, m, t, False) for t in range(1, self.T + 1)]
+                    bad = ~np.isfinite(np.concatenate(columns, axis=-1))
+                elif m in self.at_tau:
+                    if not np.all(np.isfinite(ws.steps(m, self.T, self.T))):
+                        found.append((self.T, stage.members.index(m), m))
+                    continue
+                else:
+                    bad = ~np.isfinite(ws.steps(m, 1, self.T))
                 per_step = bad.reshape(-1, self.T, self.B).any(axis=(0, 2)) if bad.ndim == 2 else \
                     bad.reshape(self.T, self.B).any(axis=1)
                 if per_step.any():
@@ -652,6 +822,73 @@ class Program:
                 t, _, m = min(found)
                 return key(m, t)
         return None
+
+
+def run_compiled(program, plan) -> Run:
+    """Run ``plan`` through its compiled ``program`` and wrap the workspace as a :class:`Run`
+    (lent to it: the next run takes another workspace while this Run or one of its arrays lives)."""
+    rec, T, mode, data, param_arrays, backward = plan.rec, plan.T, plan.mode, plan.data, plan.params, plan.backward
+    has_loss = any(n in program.layouts for n in rec.losses)
+    if backward and not has_loss:
+        raise SpecError(NO_LOSS.format(rec.name))
+    ws, loss, grads = program.run(param_arrays, data, backward)
+    if not has_loss:
+        loss = float("nan")  # as on the engine: there is nothing to sum
+    elif not np.isfinite(loss):
+        bad = program.first_non_finite(ws, param_arrays) or "the loss"
+        ws.release()
+        raise DataError(f"the forward pass produced a non-finite value first at {bad}; the parameters or "
+                        f"data are too large (try smaller weights, or gr.detect_anomaly() to find the op)")
+    fixed_values = dict(param_arrays)
+    value_steps: dict = {}
+    grad_steps: dict = {}
+    for n, series in data.items():
+        if rec.variables[n].kind == "context":
+            fixed_values[n] = series
+        else:
+            value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
+    learned = rec.learned_inits()
+    for n, lay in program.layouts.items():
+        var = rec.variables.get(n)
+        if var is None:
+            continue  # an internal split-off term (equations.fast_equations)
+        first, last = program._span(n)
+        inside = range(first, last + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
+        for s in range(lay.lo, lay.hi + 1):
+            if s not in inside:  # an initial value, as the engine names it
+                if n in learned:
+                    fixed_values[key(n, s)] = param_arrays[learned[n]]
+                elif lay.window:  # data outside its steps, read as zeros (init zero)
+                    fixed_values[key(n, s)] = np.zeros(lay.shape, dtype=lay.dtype)
+                else:
+                    fixed_values[key(n, s)] = ws.steps(n, s, s)
+        if lay.kind != "computed":
+            continue
+        scalar = var.shape == ()
+        values, grads_of = ws.steps, ws.grad_steps
+        if lay.window:  # recomputed chunk by chunk when read (a lean program keeps no copy of every step)
+            values = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, False)  # noqa: E731
+            grads_of = lambda name, t, _, ws=ws: program.window_columns(ws, param_arrays, name, t, True)  # noqa: E731
+        value_steps[n] = (inside, _workspace_columns(values, n, scalar, np.sum))
+        if backward:
+            grad_steps[n] = (inside, _workspace_columns(grads_of, n, scalar, np.mean))
+    leaves = {n: Tensor(a, name=n) for n, a in param_arrays.items()}
+    for n, leaf in leaves.items():
+        leaf.grad = grads[n] if backward else None
+    first = min((program._span(n)[0] for n in rec.losses if n in program.layouts), default=1)
+    step_losses = StepLosses(program.step_losses(ws), first) if rec.losses else {}
+    run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
+              grad_steps), {}, step_losses, leaves, None, {}, program)
+    ws.lend(run)
+    return run
+
+
+def _workspace_columns(view, name, scalar, reduce):
+    def fetch(t):
+        cols = view(name, t, t)
+        return np.asarray(reduce(cols)) if scalar else cols
+
+    return fetch
 
 
 def _replay(tape, inputs, dest=None, reuse=None, chain=()):
@@ -769,6 +1006,16 @@ def _prune(outs, keep):
 # ------------------------------------------------------------------------------ buffers
 
 
+class _Holders:
+    """Weak references to what reads a workspace after its run: the Run and its two mappings."""
+
+    def __init__(self, *holders):
+        self.refs = [weakref.ref(h) for h in holders]
+
+    def alive(self) -> bool:
+        return any(r() is not None for r in self.refs)
+
+
 class _Workspace:
     """The buffers of one run: every variable's steps side by side, and their gradients."""
 
@@ -781,8 +1028,12 @@ class _Workspace:
         self.owner = None  # a weak reference to the Run holding this workspace
         self.busy = False  # taken by a run that has not yet handed it on
         self.arrays: list[np.ndarray] = []
+        chunk = max((b - a + 1 for a, b in program.tail_chunks), default=0)
         for name, lay in program.layouts.items():
-            cols = (lay.hi - lay.lo + 1) * B
+            if lay.direct:
+                continue  # the caller's array (see load)
+            steps = chunk + (lay.hi - program.T) + (1 - lay.lo) if lay.window else lay.hi - lay.lo + 1
+            cols = steps * B
             shape = (lay.shape[0], cols) if len(lay.shape) == 2 else (cols,)
             self.values[name] = self._new(shape, lay.dtype)
             self.offsets[name] = lay.lo
@@ -791,6 +1042,15 @@ class _Workspace:
         self.gathered: dict = {}
         self.tiled: dict = {}
         self.contexts: dict = {}
+        self.series: dict = {}  # the data of windowed data variables, copied in chunk by chunk
+        self.losses = None  # a lean program's loss per step
+        self.window_losses: list = []  # and its loss chunk by chunk
+        self.window_state = None  # which chunk the windows hold: (first step, with gradients)
+        self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
+        self.columns = None
+        if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
+            self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
+                                  for name, buf in bufs.items()} for bufs in (self.values, self.grads))
         self._baseline = self._refs()
 
     def _new(self, shape, dtype):
@@ -803,13 +1063,14 @@ class _Workspace:
 
     def free(self) -> bool:
         """Whether nobody holds this workspace or a view of one of its arrays."""
-        if self.busy or (self.owner is not None and self.owner() is not None):
+        if self.busy or (self.owner is not None and self.owner.alive()):
             return False
         return self._refs() == self._baseline
 
     def lend(self, run) -> None:
-        """``run`` holds the workspace now: it is free again once ``run`` and its arrays are gone."""
-        self.owner = weakref.ref(run)
+        """``run`` holds the workspace now: it is free again once ``run``, its ``values`` and
+        ``grads`` (which read the buffers when asked) and its arrays are gone."""
+        self.owner = _Holders(run, run.values, run.grads)
         self.busy = False
 
     def release(self) -> None:
@@ -817,23 +1078,33 @@ class _Workspace:
         self.busy = False
 
     # -- filling
-    def load(self, params, data):
+    def load(self, params, data, shift=0):
         program, B = self.program, self.program.B
         self.contexts = {n: data[n] for n in program.context_shapes}
         self.tiled = {}
+        self.window_losses = []
+        self.window_state = None
         for name, lay in program.layouts.items():
-            buf = self.values[name]
+            buf = self.values.get(name)
+            if lay.window:
+                if lay.kind == "data":
+                    self.series[name] = data[name]
+                continue
+            if lay.direct:
+                self.values[name] = data[name]
+                continue
             if lay.kind == "data":
                 series = data[name]
-                first, last = max(lay.lo, 1), min(lay.hi, len(series))
+                first, last = max(lay.lo, 1 - shift), min(lay.hi, len(series) - shift)
                 if first > lay.lo or last < lay.hi:
                     buf.fill(0)
                 if lay.dtype.kind != "f":
-                    buf[(first - lay.lo) * B:(last - lay.lo + 1) * B] = series[first - 1:last].reshape(-1)
+                    buf[(first - lay.lo) * B:(last - lay.lo + 1) * B] = \
+                        series[first + shift - 1:last + shift].reshape(-1)
                 else:
                     rows = lay.shape[0]
                     buf.reshape(rows, -1, B)[:, first - lay.lo:last - lay.lo + 1, :] = \
-                        np.moveaxis(series[first - 1:last], 0, 1)
+                        np.moveaxis(series[first + shift - 1:last + shift], 0, 1)
             elif lay.lo < 1 or lay.hi > program.T:
                 learned = program.learned.get(name)
                 for s in list(range(lay.lo, 1)) + list(range(program.T + 1, lay.hi + 1)):
@@ -843,20 +1114,43 @@ class _Workspace:
                     else:
                         part.fill(0)
 
+    def window(self, a, b):
+        """Move the windows to steps ``a..b`` (and the steps around them that are read); copy the data in."""
+        program, B = self.program, self.program.B
+        for name, lay in program.layouts.items():
+            if not lay.window:
+                continue
+            lo = a + lay.lo - 1  # the first step the window holds
+            self.offsets[name] = lo
+            if lay.kind != "data":
+                continue
+            buf, series = self.values[name], self.series[name]
+            hi = lo + buf.shape[-1] // B - 1
+            first, last = max(lo, 1), min(hi, len(series))
+            if first > lo or last < hi:
+                buf.fill(0)
+            if lay.dtype.kind != "f":
+                buf[(first - lo) * B:(last - lo + 1) * B] = series[first - 1:last].reshape(-1)
+            else:
+                buf.reshape(lay.shape[0], -1, B)[:, first - lo:last - lo + 1, :] = \
+                    np.moveaxis(series[first - 1:last], 0, 1)
+
     def clear_grads(self, loss_from: int = 1):
         """Zeros where the backward pass adds: everywhere but the steps that are written first."""
         program, B = self.program, self.program.B
         for name, g in self.grads.items():
             lay = program.layouts[name]
+            if lay.window:
+                continue  # chunk by chunk (Program._tail_chunk)
             first = None
             if name in program.assigned:
                 first = 1
             elif name in program.losses:
-                first = loss_from
+                first = max(loss_from, program._span(name)[0])
             if first is None:
                 g.fill(0)
                 continue
-            g[..., :(first - lay.lo) * B] = 0
+            g[..., :max(first - lay.lo, 0) * B] = 0
             g[..., (program.T + 1 - lay.lo) * B:] = 0
 
     # -- views

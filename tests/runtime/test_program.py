@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
-from graphrnn.recurrence import evaluate, program
+from graphrnn.runtime import program, runner
 
 
 def rel(a, b):
@@ -12,14 +12,14 @@ def rel(a, b):
 
 
 def _engine(rec, *args, **kwargs):
-    evaluate.PROGRAM = False
+    runner.PROGRAM = False
     try:
         return rec.run(*args, **kwargs)
     finally:
-        evaluate.PROGRAM = True
+        runner.PROGRAM = True
 
 
-COMPILED = ["fig10_3", "fig10_4", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
+COMPILED = ["fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_9", "fig10_10", "fig10_11", "lstm", "gru", "halt"]
 
 
 @pytest.mark.parametrize("arch", COMPILED)
@@ -91,9 +91,6 @@ def test_a_free_workspace_is_reused():
 
 
 def test_what_the_program_cannot_run_goes_to_the_engine():
-    rec = gr.load("fig10_5")  # a single output at tau
-    run = rec.run(rec.random_inputs(4, 2), copies=False)
-    assert run.program is None and np.isfinite(run.loss)
     tf = gr.load("fig10_6")
     assert tf.run(tf.random_inputs(4, 2), mode="free", copies=False).program is None
     # retain_graph needs the engine graph; anomaly detection checks every op
@@ -132,7 +129,7 @@ def test_program_matches_the_engine_fast_path_on_a_long_run():
 def test_ops_said_to_save_nothing_save_nothing():
     """The generated steps keep no saved values for these ops (stepcode.SAVES_NOTHING): check each forward."""
     from graphrnn.engine.ops import REGISTRY
-    from graphrnn.recurrence.stepcode import SAVES_NOTHING
+    from graphrnn.runtime.stepcode import SAVES_NOTHING
 
     rng = np.random.default_rng(0)
     a, b = rng.uniform(0.5, 1.5, (3, 3)), rng.uniform(0.5, 1.5, (3, 3))
@@ -274,3 +271,12 @@ def test_a_recurrence_without_a_loss_behaves_as_on_the_engine():
     engine = _engine(rec, data, copies=False, backward=False)
     assert np.isnan(run.loss) and np.isnan(engine.loss) and run.step_losses == engine.step_losses == {}
     np.testing.assert_array_equal(run.values["h[3]"], engine.values["h[3]"])
+
+
+def test_an_output_at_the_last_step_only_is_a_stage_of_one_step():
+    rec = gr.load("fig10_5")  # o[tau], L[tau]
+    data, params = rec.random_inputs(7, 2, seed=4), rec.init_params(seed=4)
+    run = rec.run(data, params, copies=False)
+    assert "o        at the last step only (T = 7)" in run.program.describe()
+    assert dict(run.step_losses) == pytest.approx(dict(_engine(rec, data, params).step_losses), rel=1e-13)
+    assert list(run.step_losses) == [7] and "o[7]" in run.values and "o[6]" not in run.values

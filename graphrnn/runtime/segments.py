@@ -15,6 +15,8 @@ before it (``h[a-1]`` for a one-step delay; more for longer delays).
   before that being taken as a constant.  Its gradient is that of the explicitly
   truncated graph, summed over the chunks.
 
+Both are run by :func:`run_segments` as compiled programs of the segments'
+lengths when they can (:func:`program_segments`), on the taped engine otherwise.
 Both need a recurrence whose computed values depend only on the past (no
 ``g[t+1]``), and no random draws (which a recomputation would not repeat).
 """
@@ -27,41 +29,77 @@ import numpy as np
 
 from .. import engine as E
 from ..engine.tensor import Tensor
-from ..errors import SpecError
-from .spec import walk, Call, references
+from ..errors import DataError
+from .equations import check_segmentable, feeding_names, read_delays
+from .result import NodeMap, Run, StepLosses
+from .taped import StepContext, evaluate_steps, no_cyclic_gc
 
 
-def read_delays(eqs: dict) -> dict[str, int]:
-    """For each computed variable, the largest delay with which an equation reads it."""
-    delays: dict[str, int] = {}
-    for eq in eqs.values():
-        for ref in references(eq.expr):
-            if ref.name in eqs and ref.anchor == "t" and ref.delay > 0:
-                delays[ref.name] = max(delays.get(ref.name, 0), ref.delay)
-    return delays
+def segment_length(checkpoint, T: int) -> int | None:
+    """The checkpoint segment's length asked for (``True``: about √T), or None for no checkpointing."""
+    if not checkpoint:
+        return None
+    segment = default_segment(T) if checkpoint is True else int(checkpoint)
+    if segment < 1:
+        raise ValueError(f"the checkpoint segment must be at least 1 step, not {checkpoint}")
+    return segment
 
 
-def segmentable(rec, eqs: dict, mode: str) -> bool:
-    """Whether the steps can be evaluated in consecutive segments, with the same results."""
-    try:
-        check_segmentable(rec, eqs, mode, "")
-    except SpecError:
-        return False
-    return True
+def check_request(checkpoint, truncate, overrides, backward: bool) -> None:
+    """Reject what segments cannot do, with the reason (before any work is done)."""
+    if not (checkpoint or truncate):
+        return
+    if checkpoint and truncate:
+        raise ValueError("choose checkpoint or truncate, not both")
+    what = "checkpointed BPTT" if checkpoint else "truncated BPTT"
+    if not backward:
+        raise ValueError(f"{what} is a way to compute gradients; with backward=False, run normally")
+    if overrides:
+        raise ValueError(f"overrides replace nodes of the whole unrolled graph, which {what} never holds; "
+                         f"run without {'checkpoint' if checkpoint else 'truncate'}")
+    if truncate:
+        k1, k2 = truncate
+        if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
+            raise ValueError(f"truncate=(k1, k2) needs whole numbers with 1 <= k1 <= k2 (every k1 steps, "
+                             f"back-propagate k2 steps); got {truncate!r}")
 
 
-def check_segmentable(rec, eqs: dict, mode: str, what: str) -> None:
-    for name, eq in eqs.items():
-        for ref in references(eq.expr):
-            if ref.name in eqs and ref.delay < 0:
-                raise SpecError(f"{what} runs forwards in time, but `{ref.text}` in the equation of {name} reads a "
-                                f"later step; run this recurrence without {what}", eq.line, variable=ref.name)
-        if any(isinstance(n, Call) and n.fn == "sample" for n in walk(eq.expr)):
-            raise SpecError(f"{what} recomputes the forward pass, which would draw new samples for "
-                            f"`sample(...)` in the equation of {name}", eq.line, variable=name)
-    if mode == "scheduled":
-        raise SpecError(f"{what} recomputes the forward pass, which would toss new coins for scheduled "
-                        f"sampling; use mode 'teacher' or 'free'")
+def run_segments(plan) -> Run:
+    """Checkpointed or truncated BPTT of ``plan`` (a :class:`~.runner.RunPlan` asking for one of them)."""
+    rec = plan.rec
+    what = "checkpointed BPTT" if plan.checkpoint else "truncated BPTT"
+    check_segmentable(rec, plan.eqs, plan.mode, what)
+    delays = read_delays(plan.eqs)
+    got = program_segments(plan, delays) if plan.compilable else None
+    leaves = plan.leaves()
+    if got is not None:
+        loss, per_step, grads = got
+        step_losses = StepLosses(per_step) if rec.losses else {}
+    else:
+        step_losses = {}
+        with no_cyclic_gc():
+            if plan.checkpoint:
+                loss = _checkpointed(plan, leaves, delays, step_losses)
+            else:
+                loss = _truncated(plan, leaves, delays, step_losses)
+        grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+                 for name, leaf in leaves.items()}
+    if not np.isfinite(loss):
+        raise DataError("the forward pass produced a non-finite loss; the parameters or data are too large "
+                        "(try smaller weights, or gr.detect_anomaly() to find the op)")
+    return Run(rec, plan.T, plan.mode, loss, NodeMap(dict(plan.params), {}), NodeMap(grads, {}), {}, step_losses,
+               dict(leaves), None, {})
+
+
+# ------------------------------------------------------------------------------ on the taped engine
+
+
+def _context(plan, leaves) -> StepContext:
+    """A fresh taped context for one segment (lean: no dummy copies, temporaries released)."""
+    ctx = StepContext(plan.rec, plan.T, plan.data, leaves, plan.dtype, mode=plan.mode, p=plan.p,
+                      rng=np.random.default_rng(plan.seed))
+    ctx.lean, ctx.eqs = True, plan.eqs
+    return ctx
 
 
 def _boundary(delays: dict[str, int], a: int) -> list[tuple[str, int]]:
@@ -76,36 +114,15 @@ def _reset(ctx, carried: dict) -> None:
     ctx.values.update(carried)
 
 
-def _feeding_names(eqs: dict, delays: dict) -> set[str]:
-    """The variables the carried values depend on (the rest, such as the outputs and the
-    losses, need not run in the first pass)."""
-    needed, stack = set(), list(delays)
-    while stack:
-        name = stack.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        stack.extend(r.name for r in references(eqs[name].expr) if r.name in eqs)
-    return needed
-
-
-def _feeding(blocks, eqs: dict, delays: dict) -> list:
-    """The blocks the carried values depend on."""
-    needed = _feeding_names(eqs, delays)
-    return [b for b in blocks if needed.intersection(b.members)]
-
-
-def forward_pass(ctx, blocks, batched, compiled, starts: list[int], delays, step_losses) -> tuple[float, dict]:
+def _forward_pass(ctx, plan, blocks, starts: list[int], delays, step_losses) -> tuple[float, dict]:
     """Run forward without a graph, segment by segment; return the loss and, for every
     segment start, the boundary values it reads from before it."""
-    from .evaluate import evaluate_steps
-
     loss = 0.0
     checkpoints: dict[int, dict] = {}
     with E.no_grad():
         for i, a in enumerate(starts):
             b = starts[i + 1] - 1 if i + 1 < len(starts) else ctx.T
-            total = evaluate_steps(ctx, blocks, batched, compiled, a, b, step_losses)
+            total = evaluate_steps(ctx, plan, (a, b), step_losses, blocks=blocks)
             if total is not None:
                 loss += float(total.data)
             if b < ctx.T:
@@ -116,29 +133,29 @@ def forward_pass(ctx, blocks, batched, compiled, starts: list[int], delays, step
 
 
 def default_segment(T: int) -> int:
+    """About √T steps a segment: √T boundaries kept, and one segment's graph."""
     return max(1, math.isqrt(T - 1) + 1) if T > 1 else 1
 
 
-def checkpointed(ctx_factory, blocks, batched, compiled, compiled_eqs, T: int, segment: int, delays,
-                 step_losses) -> float:
+def _checkpointed(plan, leaves, delays, step_losses) -> float:
     """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph."""
-    from .evaluate import evaluate_steps
-
-    starts = list(range(1, T + 1, segment))
+    T = plan.T
+    starts = list(range(1, T + 1, plan.checkpoint))
     # the first pass only carries the state forward; the losses are computed in the second
-    _, checkpoints = forward_pass(ctx_factory(), _feeding(blocks, compiled_eqs, delays), batched, compiled, starts,
-                                  delays, {})
+    needed = feeding_names(plan.eqs, delays)
+    feeding = [b for b in plan.blocks if needed.intersection(b.members)]
+    _, checkpoints = _forward_pass(_context(plan, leaves), plan, feeding, starts, delays, {})
     loss = 0.0
     sent_back: dict = {}  # (variable, step) -> gradient, from the segment after this one
     for i in reversed(range(len(starts))):
         a = starts[i]
         b = starts[i + 1] - 1 if i + 1 < len(starts) else T
-        ctx = ctx_factory()
-        leaves = {}
+        ctx = _context(plan, leaves)
+        boundary = {}
         for vs, value in checkpoints.get(a, {}).items():
             leaf = Tensor(value, requires_grad=value.dtype.kind == "f")
-            ctx.values[vs] = leaves[vs] = leaf
-        objective = evaluate_steps(ctx, blocks, batched, compiled, a, b, step_losses)
+            ctx.values[vs] = boundary[vs] = leaf
+        objective = evaluate_steps(ctx, plan, (a, b), step_losses)
         if objective is not None:
             loss += float(objective.data)
         for (u, s), g in sent_back.items():
@@ -147,22 +164,20 @@ def checkpointed(ctx_factory, blocks, batched, compiled, compiled_eqs, T: int, s
             objective = term if objective is None else objective + term
         if objective is not None and objective.requires_grad:
             objective.backward()
-        sent_back = {vs: leaf.grad for vs, leaf in leaves.items() if leaf.grad is not None}
+        sent_back = {vs: leaf.grad for vs, leaf in boundary.items() if leaf.grad is not None}
     return loss
 
 
-def truncated(ctx_factory, blocks, batched, compiled, T: int, k1: int, k2: int, delays, step_losses) -> float:
+def _truncated(plan, leaves, delays, step_losses) -> float:
     """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps."""
-    from .evaluate import evaluate_steps
-
-    chunks = [(a, first_loss, e) for a, e, first_loss in _spans(T, None, (k1, k2))]
+    chunks = [(a, first_loss, e) for a, e, first_loss in _spans(plan.T, None, plan.truncate)]
     starts = sorted({1} | {a for a, _, _ in chunks})
-    loss, checkpoints = forward_pass(ctx_factory(), blocks, batched, compiled, starts, delays, step_losses)
+    loss, checkpoints = _forward_pass(_context(plan, leaves), plan, plan.blocks, starts, delays, step_losses)
     for a, first_loss, e in chunks:
-        ctx = ctx_factory()
+        ctx = _context(plan, leaves)
         for vs, value in checkpoints.get(a, {}).items():
             ctx.values[vs] = Tensor(value)  # the truncation: a constant, no gradient flows past it
-        objective = evaluate_steps(ctx, blocks, batched, compiled, a, e, {}, loss_from=first_loss)
+        objective = evaluate_steps(ctx, plan, (a, e), {}, loss_from=first_loss)
         if objective is not None and objective.requires_grad:
             objective.backward()
     return loss
@@ -171,15 +186,15 @@ def truncated(ctx_factory, blocks, batched, compiled, T: int, k1: int, k2: int, 
 # ------------------------------------------------------------------------------ with compiled programs
 
 
-def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtype, segment_programs,
-                     checkpoint, truncate, delays):
+def program_segments(plan, delays):
     """Checkpointed or truncated BPTT with each segment run by a compiled program (program.py).
 
-    ``segment_programs(length)`` gives the program of a segment of that many steps, or
-    None; then this returns None and the caller runs the segments on the engine.
-    Returns ``(loss, the loss of each step, parameter gradients)``."""
-    if any(ref.name not in eqs and ref.offset != 0 for eq in eqs.values() for ref in references(eq.expr)):
-        return None  # data read at other steps than t: a segment would need data from beside it
+    Returns ``(loss, the loss of each step, parameter gradients)``, or None when a segment
+    cannot be compiled (then the caller runs the segments on the engine)."""
+    rec, eqs, T, data, params = plan.rec, plan.eqs, plan.T, plan.data, plan.params
+    checkpoint, truncate = plan.checkpoint, plan.truncate
+    if any(eq.anchor == "tau" for eq in eqs.values()):
+        return None  # o[tau] is the sequence's last step, not each segment's
     spans = _spans(T, checkpoint, truncate)
     if checkpoint:
         pieces = [(a, b) for a, b, _ in spans]
@@ -191,10 +206,9 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
         return None  # a segment shorter than a delay would read values from two segments back
     programs = {}
     for n in sorted(lengths):
-        programs[n] = segment_programs(n)
+        programs[n] = plan.segment(n).program()
         if programs[n] is None:
             return None
-    sliced = {n: d for n, d in data.items() if rec.variables[n].kind == "context"}
 
     held = []
 
@@ -202,9 +216,8 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
         """One segment; the workspace of the segment before it is released (its values were copied)."""
         while held:
             held.pop().release()
-        part = dict(sliced)
-        part.update({n: d[a - 1:b] for n, d in data.items() if n not in sliced})
-        got = programs[b - a + 1].run(params, part, backward, **kwargs)
+        # the whole data, read from step a on: a segment may read data beside it (x[t+1], x[t-1])
+        got = programs[b - a + 1].run(params, data, backward, shift=a - 1, **kwargs)
         held.append(got[0])
         return got
 
@@ -215,7 +228,7 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
 
     grads = {n: np.zeros_like(p) for n, p in params.items()}
     step_losses = np.zeros(T)
-    feeding = _feeding_names(eqs, delays)
+    feeding = feeding_names(eqs, delays)
     if checkpoint:
         # first pass: carry the state forward, keeping it at every segment's start
         checkpoints = {1: None}
@@ -253,7 +266,6 @@ def program_segments(rec, eqs, T: int, data: dict, params: dict, mode: str, dtyp
         held.pop().release()
     return loss, step_losses, grads
 
-
 def _spans(T: int, checkpoint, truncate):
     """The segments ``(first step, last step, first step whose loss counts)`` to run backward."""
     if checkpoint:
@@ -268,3 +280,4 @@ def _spans(T: int, checkpoint, truncate):
         spans.append((max(1, e - k2 + 1), e, previous + 1))
         previous = e
     return spans
+

@@ -47,9 +47,16 @@ def _cols(buf_ndim: int, start: str) -> str:
 class StepCode:
     """The generated forward and backward step of one variable of a recurrent stage."""
 
-    def __init__(self, name, tape, specs, layouts, B, keep, table, gather_from_view, reuse, write=(), chain=(),
-                 stored_gradient=None):
+    def __init__(self, stage, name, layouts, B, gather_from_view, stored_gradient=None, listed=False):
+        """``stage`` is the program's recurrent stage (its tape, inputs, backward table and what
+        each op keeps, reuses, writes); ``layouts`` where each variable's steps live; ``listed``:
+        the step reads its columns from lists of per-step views made once per workspace (a list
+        lookup instead of slicing a buffer at every step)."""
+        self.listed = listed
+        tape, specs, keep, table = stage.tapes[name], stage.inputs[name], stage.keep[name], stage.tables[name]
+        reuse, write, chain = stage.reuse[name], stage.assign[name], stage.chain[name]
         self.name = name
+        self.computed = {v for v, lay in layouts.items() if lay.kind == "computed"}
         self.vars = sorted({s[1] for s in specs if s[0] == VAR} | {name})
         self.params = sorted({s[1] for s in specs if s[0] == PARAM})
         self.contexts = sorted({s[1] for s in specs if s[0] == CONTEXT})
@@ -79,9 +86,13 @@ class StepCode:
     def _var(self, v):
         return f"v{self.vars.index(v)}"
 
-    def _bind_inputs(self, specs):
+    def _bind_inputs(self, specs, grads=False):
         """Lines of a factory binding a run's buffers, parameters and contexts to local names."""
         lines = [f"    {self._var(v)} = values[{v!r}]" for v in self.vars]
+        if self.listed:
+            lines += [f"    c{self._var(v)} = columns[0][{v!r}]" for v in self.vars]
+            if grads:
+                lines += [f"    cg{self.vars.index(v)} = columns[1][{v!r}]" for v in self.vars if v in self.computed]
         for j, spec in enumerate(specs):
             if spec[0] == PARAM:
                 lines.append(f"    i{j} = params[{spec[1]!r}]")
@@ -100,10 +111,18 @@ class StepCode:
                     lines.append(f"        i{j} = Q{j}")
                     continue
                 lay = layouts[spec[1]]
+                if lay.direct:  # the caller's data array, steps on axis 0
+                    lines.append(f"        i{j} = {self._var(spec[1])}[t + {spec[2] - 1}]")
+                    continue
+                if self.listed:
+                    lines.append(f"        i{j} = c{self._var(spec[1])}[t + {spec[2] - lay.lo}]")
+                    continue
                 start = f"(t + {spec[2] - lay.lo}) * B"
                 lines.append(f"        i{j} = {self._var(spec[1])}{_cols(len(lay.shape), start)}")
         lay = layouts[self.name]
-        if read_d:
+        if read_d and self.listed:
+            lines.append(f"        d = c{self._var(self.name)}[t + {-lay.lo}]")
+        elif read_d:
             lines.append(f"        d = {self._var(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
         else:
             self.ns["Qd"] = placeholder_of(tape.root_shape, tape.root_dtype)
@@ -122,7 +141,7 @@ class StepCode:
                 # and numpy then copies (measured slower than a fresh result)
                 break
             into_d.add(j)
-        head = ["def make_forward(values, params, context, record):"] + self._bind_inputs(specs)
+        head = ["def make_forward(values, params, context, record, columns=None):"] + self._bind_inputs(specs)
         body = ["    def step(t):"] + self._step_views(specs, layouts)
         for i, (op, operands, attrs) in enumerate(tape.ops):
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
@@ -161,7 +180,8 @@ class StepCode:
     def _backward(self, tape, specs, layouts, table):
         n = len(tape.ops)
         kind, r = tape.root
-        head = ["def make_backward(values, params, context, grads, pgrads, gathered):"] + self._bind_inputs(specs)
+        head = (["def make_backward(values, params, context, grads, pgrads, gathered, columns=None):"]
+                + self._bind_inputs(specs, grads=True))
         for v in self.vars:
             if layouts[v].kind == "computed":
                 head.append(f"    g{self.vars.index(v)} = grads[{v!r}]")
@@ -193,7 +213,8 @@ class StepCode:
                 body.append(f"        l{i} = None")
         assigned = set()  # op gradients given a value so far, in the order the code runs
         lay = layouts[self.name]
-        root_g = f"g{self.vars.index(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}"
+        root_g = (f"cg{self.vars.index(self.name)}[t + {-lay.lo}]" if self.listed else
+                  f"g{self.vars.index(self.name)}{_cols(len(lay.shape), f'(t - {lay.lo}) * B')}")
         if kind == OP:
             body.append(f"        l{r} = {root_g}")
             assigned.add(r)
@@ -245,6 +266,9 @@ class StepCode:
             return [f"{ind}np.add({a}, p, out={a})"]
         if spec[0] == VAR and layouts[spec[1]].kind == "computed":
             lay = layouts[spec[1]]
+            if self.listed:
+                target = f"cg{self.vars.index(spec[1])}[t + {spec[2] - lay.lo}]"
+                return [f"{ind}{target}[...] = p" if j in self.write else f"{ind}q = {target}\n{ind}q += p"]
             start = f"(t + {spec[2] - lay.lo}) * B"
             target = f"g{self.vars.index(spec[1])}{_cols(len(lay.shape), start)}"
             return [f"{ind}{target}[...] = p" if j in self.write else f"{ind}{target} += p"]

@@ -197,14 +197,14 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
         np.testing.assert_allclose(sum(per_step.values()), run.grads[pname], rtol=1e-10, atol=1e-12)
     # the fast path (no copies: non-recurrent variables computed for all steps at once) agrees
     # (through a compiled program when the recurrence allows one, and on the engine)
-    from graphrnn.recurrence import evaluate
+    from graphrnn.runtime import runner
 
     for compiled in (True, False):
-        evaluate.PROGRAM = compiled
+        runner.PROGRAM = compiled
         try:
             fast = rec.run(data, params=params, T=T, copies=False)
         finally:
-            evaluate.PROGRAM = True
+            runner.PROGRAM = True
         assert fast.loss == pytest.approx(run.loss, rel=1e-12, abs=1e-12)
         assert set(fast.grads) == set(run.grads)
         for key in run.grads:

@@ -26,14 +26,16 @@ import numpy as np
 from .. import engine as E
 from ..engine.ops import REGISTRY, SliceGrad, unbroadcast
 from ..engine.tensor import Tensor
-from .spec import LOSSES, Call, walk
+from ..recurrence.spec import LOSSES, Call, walk
+from .stacked import Stacked
+from .tape import CONST, OP, Tape, operand as _operand
 
 _SCAN = REGISTRY["scan"]
 _MATMUL = REGISTRY["matmul"]
 _NOT_TRACEABLE = set(LOSSES) | {"one_hot", "argmax", "sample", "feed"}
 
-# where an operand of a tape op comes from
-OP, PARENT, OWN, CONST = 0, 1, 2, 3
+# where an input of a tape comes from, once resolved for a block
+PARENT, OWN = 1, 2
 
 
 #: a step's arrays up to this size are cheap enough that the engine's bookkeeping dominates;
@@ -85,29 +87,6 @@ class _Tracer:
         return self._leaf(("ref", name, s - 1), self.shapes[name])  # traced at t = 1: offset s - 1
 
 
-class Tape:
-    """One equation as a list of ops: ``(op, operands, attrs)``, each operand ``(kind, index)``."""
-
-    def __init__(self, root: Tensor, sources: dict):
-        self.inputs: list[tuple] = []  # sources of the PARENT-or-OWN operands, resolved per plan
-        self.consts: list[np.ndarray] = []
-        self.ops: list[tuple] = []
-        index: dict[int, tuple] = {}
-        order = E.topological_order(root, only_grad=False)
-        for node in order:
-            if id(node) in sources:
-                index[id(node)] = ("in", len(self.inputs))
-                self.inputs.append(sources[id(node)])
-            elif node.op is None:
-                index[id(node)] = (CONST, len(self.consts))
-                self.consts.append(node.data)
-            else:
-                operands = tuple(index[id(p)] for p in node.parents)
-                index[id(node)] = (OP, len(self.ops))
-                self.ops.append((node.op, operands, node.attrs))
-        self.root = index[id(root)]
-
-
 class ScanPlan:
     """Run steps ``a..b`` of a block, forward and backward, on numpy arrays.
 
@@ -116,8 +95,6 @@ class ScanPlan:
     values of its own variables just outside ``a..b`` (carried in)."""
 
     def __init__(self, ctx, members, eqs, compiled, steps, a, b):
-        from .batched import Stacked
-
         self.members, self.steps, self.a, self.b, self.B = list(members), steps, a, b, ctx.batch
         rows = {m: ctx.rec.variables[m].rows if m in ctx.rec.variables else None for m in members}
         shapes = {}
@@ -355,15 +332,6 @@ class _ShapeLookup(dict):
             return (var.rows, self.ctx.batch)
         whole = self.stacked.ref(name, 0, "scan")  # an internal variable computed for the whole range
         return (whole.shape[0], self.ctx.batch)
-
-
-def _operand(o, outs, inputs, consts):
-    kind, i = o
-    if kind == OP:
-        return outs[i]
-    if kind == CONST:
-        return consts[i]
-    return inputs[i]
 
 
 def _add(acc, g):

@@ -1,0 +1,210 @@
+"""The runtime's one entry point: :func:`run` checks a call, plans it and picks a strategy.
+
+The strategies (see docs/internals.md):
+
+* ``"taped"`` (:mod:`.taped`): every step is engine nodes.  With dummy copies (the
+  default) every use of a parameter at step t goes through its own node ``W^(t)``,
+  the book's §10.2.2; it also serves overrides, ``retain_graph``, anomaly mode and
+  gradient-path drawings, and whatever the compiled program cannot run;
+* ``"compiled"`` (:mod:`.program`): ``copies=False``, a program fixed once per kind of
+  run, with reused buffers and generated step code;
+* ``"segments"`` (:mod:`.segments`): ``checkpoint=`` or ``truncate=``, the compiled
+  program (or, failing that, the taped one) over consecutive segments of steps.
+
+Every piece below travels as one :class:`RunPlan`.
+
+>>> import graphrnn as gr
+>>> rec = gr.load("fig10_3", sizes={"H": 3})
+>>> plan = RunPlan.make(rec, rec.random_inputs(5, batch=2), copies=False)
+>>> plan.T, plan.batch, plan.strategy
+(5, 2, 'compiled')
+>>> run(rec, rec.random_inputs(5, batch=2), copies=False).program is not None
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .. import engine as E
+from ..engine.tensor import Tensor
+from ..recurrence.recurrence import Recurrence
+from . import cache, segments, taped
+from .data import batch_sizes, check_data, check_params, steps_in
+from .equations import batched_members
+from .program import NotCompilable, Program, run_compiled
+from .result import Run
+
+#: run ``copies=False`` through a compiled program whenever it can (False: the taped engine; for comparisons)
+PROGRAM = True
+#: a compiled run whose buffers for every step would take more than this is *lean*: it keeps per step only
+#: what the backward pass reads (the recurrent states and their gradients), see program.Program.lean.
+#: Below it, the input projections and the ∇W products run over all steps at once (faster for short runs:
+#: the benchmarks' S1-S3 stay below); above it, those buffers measured slower than the step they save
+LEAN_BYTES = 1 << 25
+
+
+@dataclass
+class RunPlan:
+    """One call of :func:`run`, checked: what it asks for and what every strategy reads.
+
+    ``fast`` is true when no dummy copies are wanted: the equations then have their
+    data-only terms split off (:func:`.equations.fast_equations`) and ``batched`` names
+    the variables computed for many steps at once."""
+
+    rec: Recurrence
+    T: int
+    mode: str
+    dtype: np.dtype
+    data: dict
+    params: dict
+    backward: bool = True
+    p: float = 0.5
+    seed: int = 0
+    copies: bool = True
+    overrides: dict = field(default_factory=dict)
+    retain_graph: bool = False
+    checkpoint: int | None = None
+    truncate: tuple[int, int] | None = None
+    fast: bool = False
+    lean: bool = False
+    eqs: dict = field(default_factory=dict, repr=False)
+    blocks: list = field(default_factory=list, repr=False)
+    batched: set = field(default_factory=set, repr=False)
+    compiled: dict = field(default_factory=dict, repr=False)
+    batch: int = 1
+
+    @classmethod
+    def make(cls, rec, inputs, params=None, T=None, mode="teacher", **options) -> "RunPlan":
+        """Check the arguments of :func:`run` and plan the run (equations, blocks, compiled expressions)."""
+        if mode not in ("teacher", "free", "scheduled"):
+            raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
+        p = options.get("p", 0.5)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"the scheduled-sampling probability p must lie in [0, 1], not {p}")
+        dtype = np.dtype(options.pop("dtype", np.float64))
+        data = check_data(rec, inputs, dtype)
+        if T is None:
+            T = steps_in(rec, data)
+        params = check_params(rec, rec.init_params(dtype=dtype) if params is None else params, dtype)
+        options["overrides"] = options.get("overrides") or {}
+        options["checkpoint"] = segments.segment_length(options.get("checkpoint"), T)
+        segments.check_request(options["checkpoint"], options.get("truncate"), options["overrides"],
+                               options.get("backward", True))
+        plan = cls(rec, T, mode, dtype, data, params, **options)
+        plan.batch = next(iter(batch_sizes(rec, data).values()), 1)
+        # segments and copies=False need no dummy copies; overrides need the taped run's nodes
+        plan.fast = (not plan.copies or plan.segmented) and not plan.overrides
+        plan.lean = plan.compilable and not plan.segmented and plan.full_bytes() > LEAN_BYTES
+        return plan.planned()
+
+    def full_bytes(self) -> int:
+        """About what the buffers of every step would take (values and gradients of the computed variables)."""
+        rows = sum(v.rows or 1 for v in self.rec.variables.values() if v.kind == "computed")
+        return 2 * rows * self.T * self.batch * self.dtype.itemsize
+
+    def planned(self) -> "RunPlan":
+        """Fill in the equations, blocks, batched variables and compiled expressions (cached on the recurrence)."""
+        # a lean run does not split the data-only terms off (their buffers would hold every step)
+        split = self.fast and not self.lean
+        self.eqs = cache.equations(self.rec, self.mode, split)
+        self.blocks = cache.blocks(self.rec, self.eqs, self.T, (self.mode, split))
+        self.batched = batched_members(self.rec, self.eqs, self.blocks) if self.fast else set()
+        self.compiled = cache.compiled(self.rec, self.eqs, (self.mode, split), taped.compile_expression)
+        return self
+
+    @property
+    def segmented(self) -> bool:
+        return bool(self.checkpoint) or bool(self.truncate)
+
+    @property
+    def strategy(self) -> str:
+        """``"segments"``, ``"compiled"`` or ``"taped"``: what :func:`run` will do with this plan."""
+        if self.segmented:
+            return "segments"
+        if self.compilable and self.program() is not None:
+            return "compiled"
+        return "taped"
+
+    @property
+    def compilable(self) -> bool:
+        """Whether a compiled program may run this plan (it keeps no engine nodes to inspect)."""
+        return (PROGRAM and self.fast and not self.overrides and not self.retain_graph
+                and not E.tensor.MODE.anomaly)
+
+    def program(self):
+        """The compiled program of this plan (cached on the recurrence), or None when it cannot be compiled."""
+        return cache.program(self, _build_program)
+
+    def segment(self, length: int) -> "RunPlan":
+        """The plan of a segment of ``length`` steps (its data the first ``length`` steps of this plan's,
+        and as many beyond as this plan's data reaches beyond T: a read of ``x[t+1]``)."""
+        part = {n: d if self.rec.variables[n].kind == "context" else d[:length + len(d) - self.T]
+                for n, d in self.data.items()}
+        return replace(self, T=length, data=part, checkpoint=None, truncate=None, lean=False).planned()
+
+    def leaves(self) -> dict[str, Tensor]:
+        """The parameters as engine leaves (with a gradient when the run goes backward)."""
+        return {name: Tensor(arr, requires_grad=self.backward, name=name) for name, arr in self.params.items()}
+
+
+def _build_program(plan):
+    try:
+        return Program(plan)
+    except NotCompilable:
+        return None
+
+
+def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
+        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
+        retain_graph: bool = False, checkpoint: int | bool | None = None,
+        truncate: tuple[int, int] | None = None) -> Run:
+    """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
+
+    ``inputs`` maps each input/target to an array stacked over time on axis 0:
+    ``(T, rows, B)`` for vectors, ``(T, B)`` for class labels, ``(rows, B)`` for a
+    context.  ``params`` defaults to ``rec.init_params()``.  ``T`` defaults to the
+    length of the data.  ``mode`` is ``"teacher"`` (teacher forcing: the true
+    targets are fed back), ``"free"`` (the model's own outputs, without gradient)
+    or ``"scheduled"`` (the model's output with probability ``p`` at each step and
+    sequence, drawn with ``seed``).
+
+    With ``copies`` (the default) every step is evaluated on its own and every use
+    of a parameter at step t goes through a dummy copy W^(t) whose gradient is
+    kept (``Run.copy_grads``).  ``copies=False`` is the fast path: no dummy copies,
+    a compiled program (``run.program.describe()``) that computes every variable no
+    cycle passes through (the outputs, the losses, the input projections) for many
+    steps at once; values and gradients are the same.
+
+    ``overrides`` maps node names (``"h[3]"``) to arrays that replace those nodes'
+    values once computed, so everything downstream sees them (finite differences
+    "inside the unrolled graph", §10.2.2); an overridden node is a constant.  A
+    dummy copy (``"W^(3)"``) can be overridden too: only step 3 then uses that value.
+    ``retain_graph`` keeps the engine graph after the backward pass, so that
+    ``graphrnn.grad(run.tensors["L[5]"], ...)`` can walk it again.
+
+    Memory (see :mod:`.segments`): ``checkpoint=True`` (or a segment length) keeps
+    only about √T stored steps and recomputes each segment during the backward
+    pass — the same gradients in a fraction of the memory; ``truncate=(k1, k2)``
+    back-propagates, every k1 steps, the losses of those steps through at most k2
+    steps (truncated BPTT).  Both give the loss, the per-step losses and the
+    parameters' gradients, not every per-step value and gradient.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.load("fig10_3", sizes={"H": 3})
+    >>> data = rec.random_inputs(6, batch=2)
+    >>> a, b = run(rec, data), run(rec, data, copies=False, checkpoint=2)
+    >>> bool(abs(a.grads["W"] - b.grads["W"]).max() < 1e-12)
+    True
+    """
+    plan = RunPlan.make(rec, inputs, params, T, mode, p=p, seed=seed, dtype=dtype, backward=backward,
+                        copies=copies, overrides=overrides, retain_graph=retain_graph, checkpoint=checkpoint,
+                        truncate=truncate)
+    strategy = plan.strategy
+    if strategy == "segments":
+        return segments.run_segments(plan)
+    if strategy == "compiled":
+        return run_compiled(plan.program(), plan)
+    return taped.run_taped(plan)
