@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import graphrnn as gr
+from _deps import require
 from graphrnn.cli import main
 
 
 def test_train_writes_params_history_and_curves_that_load_back(tmp_path, capsys):
+    require("matplotlib")  # curves.png
     out = tmp_path / "run"
     code = main(["train", "gru", "--task", "adding", "--T", "6", "--steps", "12", "--batch", "4",
                  "--optimizer", "adam", "--lr", "0.01", "--clip", "1", "--seed", "3", "-o", str(out), "-q"])
@@ -75,3 +77,16 @@ def test_train_scheduled_sampling_on_a_spec_that_feeds_back_and_prints_grammar_c
     assert len(samples) == 2 and all("whole strings" in s for s in samples)
     history = json.loads((tmp_path / "r" / "history.json").read_text())
     assert history["p"][0] == 0.0 and 0 < history["p"][-1] < 0.5  # raised linearly from 0 towards P
+
+
+def test_train_on_a_text_file_carries_the_state_and_prints_samples(tmp_path, capsys):
+    text = tmp_path / "book.txt"
+    text.write_text("hello world! " * 60, encoding="utf-8")
+    code = main(["train", "fig10_3", "--task", "text", "--text", str(text), "--T", "12", "--carry",
+                 "--truncate", "4,6", "--steps", "6", "--batch", "3", "--samples", "2", "-q", "-o", str(tmp_path / "t")])
+    assert code == 0
+    out = capsys.readouterr().out
+    samples = [line for line in out.splitlines() if line.startswith("  '")]
+    assert len(samples) == 2 and "accuracy" in out
+    with np.load(tmp_path / "t" / "checkpoint.npz", allow_pickle=False) as f:
+        assert f["state/h"].shape == (5, 3)  # the carried state is part of the checkpoint
