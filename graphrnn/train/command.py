@@ -178,8 +178,9 @@ def main(args) -> int:
         np.random.default_rng(args.seed + 1), 64, trainer.dtype)
     run = trainer.rec.run(data, params=trainer.params, copies=False, backward=False, dtype=trainer.dtype)
     scores = task.score(run, data)
-    if scores:
-        print("held-out batch: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    if scores:  # the generated tasks draw fresh sequences; a text has only its own
+        where = "a batch of the training text" if task.name == "text" else "a fresh batch"
+        print(f"{where}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     if args.samples and task.name in ("text", "reber"):
         print("samples:")
         for line in _samples(trainer, args.samples, args.seed):

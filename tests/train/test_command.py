@@ -19,7 +19,7 @@ def test_train_writes_params_history_and_curves_that_load_back(tmp_path, capsys)
                  "--optimizer", "adam", "--lr", "0.01", "--clip", "1", "--seed", "3", "-o", str(out), "-q"])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "gru-adding on adding: 12 steps" in printed and "held-out batch: mse" in printed
+    assert "gru-adding on adding: 12 steps" in printed and "a fresh batch: mse" in printed
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 12 and set(history["grad_norm_param"]) >= {"Wu", "Un", "V"}
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
