@@ -1,4 +1,4 @@
-"""Hypothesis random recurrences (the generator of tests/recurrence/test_random_recurrences.py: delays 1..3,
+"""Hypothesis random recurrences (the generator of tests/runtime/test_random_recurrences.py: delays 1..3,
 variables running backward in time, learned initial states, every operation of the notation, mse /
 cross_entropy / bce losses), exported to PyTorch and JAX: graphrnn's loss and gradients to 1e-10.
 
