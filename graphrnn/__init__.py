@@ -24,3 +24,5 @@ __all__ = list(_engine_all) + [
     "AnomalyError", "BackwardError", "DataError", "GradcheckError", "GraphrnnError", "InputError",
     "RenderError", "ShapeError", "SpecError", "Recurrence", "Run", "Unrolled", "load", "Derivation", "derive",
 ]
+from .explore import explore  # noqa: E402  (gr.explore: the page that steps through BPTT in a browser)
+__all__.append("explore")

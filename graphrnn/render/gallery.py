@@ -105,6 +105,41 @@ PICTURES = [
 ]
 
 
+#: the explorer page of the gallery (graphrnn.explore): (file stem, architecture, steps, the position shown)
+EXPLORER = ("explorer_fig10_3", "fig10_3", 5, "backward:h(2)")
+EXPLORER_TEXT = ("Step through BPTT in the browser: fig. 10.3 unrolled over 5 steps, the forward pass and then the "
+                 "backward pass one node at a time; each gradient with the edges it came back along and the derived "
+                 "equation that produced it, the dummy copies W<sup>(t)</sup> adding up to ∇W, and every gradient "
+                 "checked three ways (engine, derived equation, finite difference). "
+                 "One self-contained page: open it from disk, arrow keys step, space plays.")
+
+
+def make_explorer(out: Path) -> list[Path]:
+    """Write the explorer page and, when a headless Chromium is there, its screenshot."""
+    from ..explore import explore
+    from ..explore.browser import chromium_paths, screenshot
+
+    stem, arch, steps, position = EXPLORER
+    page = explore(zoo.load(arch), steps=steps).save(out / f"{stem}.html")
+    written = [page]
+    if chromium_paths() is not None:
+        written.append(screenshot(page, out / f"{stem}.png", position, width=1440, height=800))
+    else:
+        print(f"no chromium and chromedriver on the PATH: {stem}.png not redrawn", file=sys.stderr)
+    return written
+
+
+def _explorer_entry() -> tuple[str, list]:
+    stem, arch, steps, _ = EXPLORER
+    command = f"graphrnn explore {arch} --steps {steps} -o {stem}.html"
+    return (f'<figure id="{stem}"><h2>Explorer: BPTT node by node</h2><a href="{stem}.html"><img src="{stem}.png" '
+            f'alt="the explorer page"></a><figcaption>{EXPLORER_TEXT} <a href="{stem}.html">Open the page</a>.'
+            f"<br><code>{html.escape(command)}</code></figcaption></figure>",
+            ["## Explorer: BPTT node by node", "", f"[![the explorer page]({stem}.png)]({stem}.html)", "",
+             EXPLORER_TEXT + f" [Open the page]({stem}.html) (download it and open it in a browser: a repository "
+             "host shows HTML as text).", "", "```", command, "```", ""])
+
+
 def _page(pictures) -> tuple[str, str]:
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>graphrnn — chapter 10's figures, redrawn</title>",
@@ -126,6 +161,9 @@ def _page(pictures) -> tuple[str, str]:
         md += [f"## {p.title}", "", f"![{p.name}]({p.name}.svg)", "", p.caption, ""]
         if p.command:
             md += ["```", p.command, "```", ""]
+    entry, lines = _explorer_entry()
+    parts.append(entry)
+    md += lines
     parts.append("</body></html>")
     return "\n".join(parts) + "\n", "\n".join(md)
 
@@ -140,6 +178,8 @@ def make(out: Path, only=None, formats=("svg", "png")) -> list[Path]:
         drawing = p.draw()
         for fmt in formats:
             written.append(save(drawing, out / f"{p.name}.{fmt}"))
+    if not only or EXPLORER[0] in only:
+        written += make_explorer(out)
     page, md = _page(PICTURES)
     (out / "index.html").write_text(page, encoding="utf-8")
     (out / "README.md").write_text(md, encoding="utf-8")
