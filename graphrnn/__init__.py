@@ -17,6 +17,7 @@ from .zoo import load
 from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)
 from . import export  # noqa: E402  (standalone PyTorch / JAX code, as gr.export.to_torch / to_jax)
+from . import train  # noqa: E402  (optimizers, clipping, the trainer, tasks, generation: gr.train)
 
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [

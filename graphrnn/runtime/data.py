@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..recurrence.recurrence import Recurrence
+from ..recurrence.spec import references
 from ..recurrence.unroll import key
 
 
@@ -133,3 +134,74 @@ def check_params(rec: Recurrence, params, dtype) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------ run
+
+
+# ------------------------------------------------------------------------------ carried state
+
+
+def check_state(rec: Recurrence, eqs: dict, initial_state, batch: int, dtype) -> dict:
+    """The ``initial_state`` of a run as ``{(variable, step <= 0): array}``, checked.
+
+    ``initial_state`` maps a state (a computed variable read at an earlier step, ``h`` in
+    ``W @ h[t-1]``) to its value before step 1: an ``(rows, B)`` array for a state read one step
+    back, ``(k, rows, B)`` (steps 1-k .. 0, oldest first) for one read k steps back, as
+    ``run.final_state`` gives them.  A state left out starts from its declared initial value;
+    a given one replaces a learned initial value for this run.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.load("fig10_3", sizes={"H": 3})
+    >>> sorted(check_state(rec, rec.equations, {"h": np.ones((3, 2))}, 2, np.float64))
+    [('h', 0)]
+    """
+    if initial_state is None:
+        return {}
+    if not isinstance(initial_state, dict):
+        raise DataError(f"initial_state must be a dict of arrays keyed by state name (e.g. {{'h': array}}), "
+                        f"not {type(initial_state).__name__}")
+    delays = state_delays(rec, eqs)
+    backward = {ref.name: ref.text for eq in eqs.values() for ref in references(eq.expr)
+                if ref.name in eqs and ref.anchor == "t" and ref.delay < 0}
+    out = {}
+    for name, value in initial_state.items():
+        if name in backward and name not in delays:
+            raise DataError(f"initial_state[{name!r}]: {name} runs backwards in time (`{backward[name]}` reads a "
+                            f"later step), so no value before step 1 starts it; only states read at an earlier "
+                            f"step carry over ({', '.join(delays) or 'none here'})")
+        if name not in delays:
+            raise DataError(f"initial_state[{name!r}]: {name!r} is not a state read at an earlier step of "
+                            f"{rec.name}; the states are: {', '.join(delays) or 'none'}")
+        k, rows = delays[name], rec.variables[name].rows
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError):
+            raise DataError(f"initial_state[{name!r}] must be an array of numbers") from None
+        one, several = (rows, batch), (k, rows, batch)
+        if k == 1 and arr.shape == one:
+            arr = arr[None]
+        if arr.shape != several:
+            want = f"{one}" if k == 1 else f"{several} (steps {1 - k} .. 0, oldest first)"
+            raise DataError(f"initial_state[{name!r}] has shape {arr.shape}, but {name} before step 1 needs "
+                            f"shape {want} for a batch of {batch}")
+        if not np.all(np.isfinite(arr)):
+            raise DataError(f"initial_state[{name!r}] holds non-finite values; a state must be finite numbers")
+        for i in range(k):
+            out[(name, i + 1 - k)] = arr[i]
+    return out
+
+
+def state_delays(rec: Recurrence, eqs: dict) -> dict[str, int]:
+    """The states a run can start from and hand on: each computed vector read at an earlier step,
+    with the largest delay it is read with."""
+    from .equations import read_delays
+
+    return {n: k for n, k in read_delays(eqs).items() if n in rec.variables and rec.variables[n].rows is not None}
+
+
+def state_of(value, delays: dict, T: int) -> dict:
+    """``{state: array}`` from ``value((name, step))`` at the last steps (``(rows, B)``, or ``(k, rows, B)``
+    for a state read k steps back): what a next run takes as ``initial_state``."""
+    out = {}
+    for name, k in delays.items():
+        steps = [np.array(value((name, s))) for s in range(T - k + 1, T + 1)]
+        out[name] = steps[0] if k == 1 else np.stack(steps)
+    return out

@@ -481,7 +481,7 @@ class Program:
         records = {} if backward else None
         grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
         if self.lean:
-            return self._run_lean(ws, params, records, grads)
+            return self._run_lean(ws, params, records, grads, carry)
         for stage in self.stages:
             if only is not None and not only.intersection(stage.members):
                 continue
@@ -510,15 +510,21 @@ class Program:
                     self._backward_steps(stage, ws, params, records, grads)
                 else:
                     self._backward_all(stage, ws, records, grads)
-            for var, pname in self.learned.items():
-                lay = self.layouts.get(var)
-                if lay is not None and pname in grads and carry is None:
-                    grads[pname] += ws.init_grad(lay)
+            self._learned_grads(ws, grads, carry)
         total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses if n in self.layouts)
         return ws, total, grads
 
-    def _run_lean(self, ws, params, records, grads):
-        """:meth:`run` of a lean program (a whole sequence: no carry, seed or loss_from)."""
+    def _learned_grads(self, ws, grads, carry) -> None:
+        """Add to each learned initial value the gradient that reached the steps before 1, unless the
+        run was started from a carried value of that variable (then the learned one was not used)."""
+        carried = {name for name, _ in carry or ()}
+        for var, pname in self.learned.items():
+            lay = self.layouts.get(var)
+            if lay is not None and pname in grads and var not in carried:
+                grads[pname] += ws.init_grad(lay)
+
+    def _run_lean(self, ws, params, records, grads, carry=None):
+        """:meth:`run` of a lean program (a whole sequence: no seed or loss_from; ``carry`` as in :meth:`run`)."""
         for stage in self.stages:
             if stage.kind == "steps":
                 self._forward_steps(stage, ws, params, records)
@@ -540,10 +546,7 @@ class Program:
                     self._backward_steps(stage, ws, params, records, grads)
                 else:
                     self._backward_all(stage, ws, records, grads)
-            for var, pname in self.learned.items():
-                lay = self.layouts.get(var)
-                if lay is not None and pname in grads:
-                    grads[pname] += ws.init_grad(lay)
+            self._learned_grads(ws, grads, carry)
         total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses
                     if n in self.layouts and not self.layouts[n].window)
         return ws, total + float(np.sum(ws.window_losses)), grads
@@ -831,7 +834,7 @@ def run_compiled(program, plan) -> Run:
     has_loss = any(n in program.layouts for n in rec.losses)
     if backward and not has_loss:
         raise SpecError(NO_LOSS.format(rec.name))
-    ws, loss, grads = program.run(param_arrays, data, backward)
+    ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None)
     if not has_loss:
         loss = float("nan")  # as on the engine: there is nothing to sum
     elif not np.isfinite(loss):
@@ -856,7 +859,7 @@ def run_compiled(program, plan) -> Run:
         inside = range(first, last + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
         for s in range(lay.lo, lay.hi + 1):
             if s not in inside:  # an initial value, as the engine names it
-                if n in learned:
+                if n in learned and (n, s) not in plan.initial:
                     fixed_values[key(n, s)] = param_arrays[learned[n]]
                 elif lay.window:  # data outside its steps, read as zeros (init zero)
                     fixed_values[key(n, s)] = np.zeros(lay.shape, dtype=lay.dtype)

@@ -54,6 +54,17 @@ class Run:
     #: the compiled program that computed this run (program.py), when the fast path used one
     program: object | None = field(default=None, repr=False)
 
+
+    @property
+    def final_state(self) -> dict:
+        """The states at the last steps, ``{"h": (rows, B)}`` (``(k, rows, B)`` for a state read k steps
+        back, oldest first): pass them as ``initial_state=`` to a run of the steps that follow.  Read
+        from the run's values when first asked for (the runtime leaves a function or a dict here)."""
+        got = self.__dict__.get("_final_state")
+        if callable(got):
+            got = self.__dict__["_final_state"] = got()
+        return {} if got is None else got
+
     def stacked(self, name: str, which: str = "values") -> np.ndarray:
         """``name``'s value (or gradient, ``which="grads"``) at steps 1..T stacked on axis 0."""
         source = self.values if which == "values" else self.grads

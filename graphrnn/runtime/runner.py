@@ -31,8 +31,9 @@ import numpy as np
 from .. import engine as E
 from ..engine.tensor import Tensor
 from ..recurrence.recurrence import Recurrence
+from ..recurrence.unroll import key
 from . import cache, segments, taped
-from .data import batch_sizes, check_data, check_params, steps_in
+from .data import batch_sizes, check_data, check_params, check_state, state_delays, state_of, steps_in
 from .equations import batched_members
 from .program import NotCompilable, Program, run_compiled
 from .result import Run
@@ -75,9 +76,11 @@ class RunPlan:
     batched: set = field(default_factory=set, repr=False)
     compiled: dict = field(default_factory=dict, repr=False)
     batch: int = 1
+    #: the values before step 1 given by ``initial_state=``, as ``{(state, step <= 0): array}``
+    initial: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def make(cls, rec, inputs, params=None, T=None, mode="teacher", **options) -> "RunPlan":
+    def make(cls, rec, inputs, params=None, T=None, mode="teacher", initial_state=None, **options) -> "RunPlan":
         """Check the arguments of :func:`run` and plan the run (equations, blocks, compiled expressions)."""
         if mode not in ("teacher", "free", "scheduled"):
             raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
@@ -98,7 +101,9 @@ class RunPlan:
         # segments and copies=False need no dummy copies; overrides need the taped run's nodes
         plan.fast = (not plan.copies or plan.segmented) and not plan.overrides
         plan.lean = plan.compilable and not plan.segmented and plan.full_bytes() > LEAN_BYTES
-        return plan.planned()
+        plan.planned()
+        plan.initial = check_state(rec, plan.eqs, initial_state, plan.batch, dtype)
+        return plan
 
     def full_bytes(self) -> int:
         """About what the buffers of every step would take (values and gradients of the computed variables)."""
@@ -160,7 +165,7 @@ def _build_program(plan):
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
         dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
         retain_graph: bool = False, checkpoint: int | bool | None = None,
-        truncate: tuple[int, int] | None = None) -> Run:
+        truncate: tuple[int, int] | None = None, initial_state: dict | None = None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -192,19 +197,47 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     steps (truncated BPTT).  Both give the loss, the per-step losses and the
     parameters' gradients, not every per-step value and gradient.
 
+    A long sequence can run in pieces: ``run.final_state`` holds the states at the last
+    steps (``{"h": (rows, B)}``; ``(k, rows, B)`` for a state read k steps back), and
+    ``initial_state=`` starts the next run from them instead of the declared initial
+    values (a given state replaces a learned one for that run; a state read at a later
+    step, ``g[t+1]``, cannot be given).  The values are those of one run over the whole
+    sequence; the gradients treat the carried state as a constant (truncated BPTT at
+    the boundary).
+
     >>> import graphrnn as gr
     >>> rec = gr.load("fig10_3", sizes={"H": 3})
     >>> data = rec.random_inputs(6, batch=2)
+    >>> first = run(rec, {n: a[:4] for n, a in data.items()}, copies=False)
+    >>> rest = run(rec, {n: a[4:] for n, a in data.items()}, copies=False, initial_state=first.final_state)
+    >>> bool(abs(rest.values["h[2]"] - run(rec, data, copies=False).values["h[6]"]).max() < 1e-12)
+    True
     >>> a, b = run(rec, data), run(rec, data, copies=False, checkpoint=2)
     >>> bool(abs(a.grads["W"] - b.grads["W"]).max() < 1e-12)
     True
     """
     plan = RunPlan.make(rec, inputs, params, T, mode, p=p, seed=seed, dtype=dtype, backward=backward,
                         copies=copies, overrides=overrides, retain_graph=retain_graph, checkpoint=checkpoint,
-                        truncate=truncate)
+                        truncate=truncate, initial_state=initial_state)
     strategy = plan.strategy
     if strategy == "segments":
         return segments.run_segments(plan)
-    if strategy == "compiled":
-        return run_compiled(plan.program(), plan)
-    return taped.run_taped(plan)
+    got = run_compiled(plan.program(), plan) if strategy == "compiled" else taped.run_taped(plan)
+    values = got.values  # not the Run itself: a function holding its Run would keep it (and its buffers) alive
+    got._final_state = lambda: state_of(lambda vs: _value(plan, values, *vs), state_delays(plan.rec, plan.eqs),
+                                        plan.T)
+    return got
+
+
+def _value(plan, values, name, s):
+    """``name``'s value at step ``s`` of a run; before step 1 (a short run of a state read several
+    steps back), the value it started from."""
+    got = values.get(key(name, s))
+    if got is not None:
+        return got
+    if (name, s) in plan.initial:
+        return plan.initial[(name, s)]
+    learned = plan.rec.learned_inits().get(name)
+    if learned is not None:
+        return np.repeat(plan.params[learned], plan.batch, axis=1)
+    return np.zeros((plan.rec.variables[name].rows, plan.batch), dtype=plan.dtype)

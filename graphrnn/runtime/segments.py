@@ -31,6 +31,7 @@ from .. import engine as E
 from ..engine.tensor import Tensor
 from ..errors import DataError
 from .equations import check_segmentable, feeding_names, read_delays
+from .data import state_delays, state_of
 from .result import NodeMap, Run, StepLosses
 from .taped import StepContext, evaluate_steps, no_cyclic_gc
 
@@ -73,22 +74,24 @@ def run_segments(plan) -> Run:
     got = program_segments(plan, delays) if plan.compilable else None
     leaves = plan.leaves()
     if got is not None:
-        loss, per_step, grads = got
+        loss, per_step, grads, final = got
         step_losses = StepLosses(per_step) if rec.losses else {}
     else:
         step_losses = {}
         with no_cyclic_gc():
             if plan.checkpoint:
-                loss = _checkpointed(plan, leaves, delays, step_losses)
+                loss, final = _checkpointed(plan, leaves, delays, step_losses)
             else:
-                loss = _truncated(plan, leaves, delays, step_losses)
+                loss, final = _truncated(plan, leaves, delays, step_losses)
         grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
                  for name, leaf in leaves.items()}
     if not np.isfinite(loss):
         raise DataError("the forward pass produced a non-finite loss; the parameters or data are too large "
                         "(try smaller weights, or gr.detect_anomaly() to find the op)")
-    return Run(rec, plan.T, plan.mode, loss, NodeMap(dict(plan.params), {}), NodeMap(grads, {}), {}, step_losses,
-               dict(leaves), None, {})
+    run = Run(rec, plan.T, plan.mode, loss, NodeMap(dict(plan.params), {}), NodeMap(grads, {}), {}, step_losses,
+              dict(leaves), None, {})
+    run._final_state = state_of(final.__getitem__, state_delays(rec, plan.eqs), plan.T)
+    return run
 
 
 # ------------------------------------------------------------------------------ on the taped engine
@@ -99,6 +102,7 @@ def _context(plan, leaves) -> StepContext:
     ctx = StepContext(plan.rec, plan.T, plan.data, leaves, plan.dtype, mode=plan.mode, p=plan.p,
                       rng=np.random.default_rng(plan.seed))
     ctx.lean, ctx.eqs = True, plan.eqs
+    ctx.start_from(plan.initial)
     return ctx
 
 
@@ -116,7 +120,7 @@ def _reset(ctx, carried: dict) -> None:
 
 def _forward_pass(ctx, plan, blocks, starts: list[int], delays, step_losses) -> tuple[float, dict]:
     """Run forward without a graph, segment by segment; return the loss and, for every
-    segment start, the boundary values it reads from before it."""
+    segment start (and for T + 1: the final state), the boundary values it reads from before it."""
     loss = 0.0
     checkpoints: dict[int, dict] = {}
     with E.no_grad():
@@ -129,6 +133,8 @@ def _forward_pass(ctx, plan, blocks, starts: list[int], delays, step_losses) -> 
                 saved = {vs: ctx.ref(vs[0], vs[1], "").data for vs in _boundary(delays, b + 1)}
                 checkpoints[b + 1] = saved
                 _reset(ctx, {vs: Tensor(v) for vs, v in saved.items()})
+            else:
+                checkpoints[b + 1] = {vs: ctx.ref(vs[0], vs[1], "").data for vs in _boundary(delays, b + 1)}
     return loss, checkpoints
 
 
@@ -137,8 +143,9 @@ def default_segment(T: int) -> int:
     return max(1, math.isqrt(T - 1) + 1) if T > 1 else 1
 
 
-def _checkpointed(plan, leaves, delays, step_losses) -> float:
-    """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph."""
+def _checkpointed(plan, leaves, delays, step_losses) -> tuple[float, dict]:
+    """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph;
+    returns the loss and the final state (``{(state, step): array}``)."""
     T = plan.T
     starts = list(range(1, T + 1, plan.checkpoint))
     # the first pass only carries the state forward; the losses are computed in the second
@@ -165,11 +172,12 @@ def _checkpointed(plan, leaves, delays, step_losses) -> float:
         if objective is not None and objective.requires_grad:
             objective.backward()
         sent_back = {vs: leaf.grad for vs, leaf in boundary.items() if leaf.grad is not None}
-    return loss
+    return loss, checkpoints[T + 1]
 
 
-def _truncated(plan, leaves, delays, step_losses) -> float:
-    """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps."""
+def _truncated(plan, leaves, delays, step_losses) -> tuple[float, dict]:
+    """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps;
+    returns the loss and the final state (``{(state, step): array}``)."""
     chunks = [(a, first_loss, e) for a, e, first_loss in _spans(plan.T, None, plan.truncate)]
     starts = sorted({1} | {a for a, _, _ in chunks})
     loss, checkpoints = _forward_pass(_context(plan, leaves), plan, plan.blocks, starts, delays, step_losses)
@@ -180,7 +188,7 @@ def _truncated(plan, leaves, delays, step_losses) -> float:
         objective = evaluate_steps(ctx, plan, (a, e), {}, loss_from=first_loss)
         if objective is not None and objective.requires_grad:
             objective.backward()
-    return loss
+    return loss, checkpoints[plan.T + 1]
 
 
 # ------------------------------------------------------------------------------ with compiled programs
@@ -189,8 +197,9 @@ def _truncated(plan, leaves, delays, step_losses) -> float:
 def program_segments(plan, delays):
     """Checkpointed or truncated BPTT with each segment run by a compiled program (program.py).
 
-    Returns ``(loss, the loss of each step, parameter gradients)``, or None when a segment
-    cannot be compiled (then the caller runs the segments on the engine)."""
+    Returns ``(loss, the loss of each step, parameter gradients, the final state as
+    {(state, step): array})``, or None when a segment cannot be compiled (then the caller
+    runs the segments on the engine).  The first segment starts from ``plan.initial``."""
     rec, eqs, T, data, params = plan.rec, plan.eqs, plan.T, plan.data, plan.params
     checkpoint, truncate = plan.checkpoint, plan.truncate
     if any(eq.anchor == "tau" for eq in eqs.values()):
@@ -221,9 +230,10 @@ def program_segments(plan, delays):
         held.append(got[0])
         return got
 
-    def boundary(ws, a, b):
-        """The values the steps after b read from steps up to b, named by their steps after b."""
-        return {(u, s - b): ws.steps(u, s - a + 1, s - a + 1).copy() for u, d in delays.items()
+    def boundary(ws, a, b, shift=0):
+        """The values the steps after b read from steps up to b, named by their steps after b
+        (``shift=b``: by their own steps)."""
+        return {(u, s - b + shift): ws.steps(u, s - a + 1, s - a + 1).copy() for u, d in delays.items()
                 for s in range(b - d + 1, b + 1)}
 
     grads = {n: np.zeros_like(p) for n, p in params.items()}
@@ -231,8 +241,8 @@ def program_segments(plan, delays):
     feeding = feeding_names(eqs, delays)
     if checkpoint:
         # first pass: carry the state forward, keeping it at every segment's start
-        checkpoints = {1: None}
-        carry = None
+        checkpoints = {1: plan.initial or None}
+        carry = checkpoints[1]
         for a, b in pieces[:-1]:
             ws, _, _ = run(a, b, False, carry=carry, only=feeding)
             carry = checkpoints[b + 1] = boundary(ws, a, b)
@@ -242,6 +252,8 @@ def program_segments(plan, delays):
             program = programs[b - a + 1]
             seed = None if sent_back is None else {(u, s + b - a + 1): g for (u, s), g in sent_back.items()}
             ws, part, got = run(a, b, True, carry=checkpoints[a], seed=seed)
+            if b == T:
+                final = boundary(ws, a, b, shift=T)
             loss += part
             step_losses[a - 1:b] = program.step_losses(ws)
             for n in grads:
@@ -249,22 +261,24 @@ def program_segments(plan, delays):
             sent_back = program.boundary_grads(ws, delays) if a > 1 else None
         while held:
             held.pop().release()
-        return loss, step_losses, grads
+        return loss, step_losses, grads, final
     # truncated: a forward pass for the losses and the states at the windows' starts, then each window
-    checkpoints, carry, loss = {1: None}, None, 0.0
+    checkpoints, carry, loss = {1: plan.initial or None}, plan.initial or None, 0.0
     for a, b in pieces:
         ws, part, _ = run(a, b, False, carry=carry)
         loss += part
         step_losses[a - 1:b] = programs[b - a + 1].step_losses(ws)
         if b < T:
             carry = checkpoints[b + 1] = boundary(ws, a, b)
+        else:
+            final = boundary(ws, a, b, shift=T)
     for a, e, first_loss in spans:
         _, _, got = run(a, e, True, carry=checkpoints[a], loss_from=first_loss - a + 1)
         for n in grads:
             grads[n] += got[n]
     while held:
         held.pop().release()
-    return loss, step_losses, grads
+    return loss, step_losses, grads, final
 
 def _spans(T: int, checkpoint, truncate):
     """The segments ``(first step, last step, first step whose loss counts)`` to run backward."""

@@ -49,6 +49,7 @@ def run_taped(plan) -> Run:
     leaves = plan.leaves()
     ctx = StepContext(plan.rec, plan.T, plan.data, leaves, plan.dtype, mode=plan.mode, p=plan.p,
                       rng=np.random.default_rng(plan.seed), copies=plan.copies and plan.backward)
+    ctx.start_from(plan.initial)
     ctx.overrides = plan.overrides
     ctx.wants_grads = plan.backward
     ctx.lean = plan.fast and plan.backward
@@ -174,6 +175,12 @@ class StepContext:
                    f"declare `init {name} = zero` to use a zero (class 0) value before step 1"))
         got = self.data_tensors[(name, s)] = Tensor(series[s - 1], name=key(name, s))
         return got
+
+    def start_from(self, initial: dict) -> None:
+        """Take ``initial`` (``{(state, step <= 0): array}``, a run's ``initial_state``) as the values
+        before step 1: constants, in place of the declared initial values."""
+        for (name, s), value in initial.items():
+            self.initials[(name, s)] = Tensor(value, name=key(name, s))
 
     def _initial(self, name, s):
         got = self.initials.get((name, s))
