@@ -10,7 +10,7 @@ of the step function, with the spec's line as a comment: ``h_t = jnp.tanh(b + W 
 from __future__ import annotations
 
 from .ir import Program
-from .printer import Names, comment, docstring_block, expression
+from .printer import Names, comment, docstring_block, expression, header
 
 _CALLS = {
     "tanh": "jnp.tanh({0})", "sigmoid": "jax.nn.sigmoid({0})", "relu": "jax.nn.relu({0})",
@@ -132,17 +132,7 @@ class _JaxPrinter:
 
     def _docstring(self) -> str:
         p = self.p
-        layout = []
-        for d in p.data:
-            if d.kind == "context":
-                layout.append(f"{d.name}: ({d.rows}, B) context, one column per sequence")
-            elif d.classes is not None:
-                layout.append(f"{d.name}: (T, B) integer class labels in 0..{d.classes - 1}")
-            else:
-                layout.append(f"{d.name}: (T, {d.rows}, B) {d.kind}")
-        title = f"{p.name}: {p.title}" if p.title else p.name
-        mode = "teacher forcing (the spec as written)" if p.mode == "teacher" else \
-            "free running: the `feedback` lines feed the model's own output back, without gradient"
+        title, mode, layout = header(p)
         losses = " + ".join(f"{n}[{'t' if a == 't' else 'tau'}]" for n, a in p.losses)
         return "\n".join([
             f'"""{title}',

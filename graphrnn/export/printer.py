@@ -92,6 +92,23 @@ def offset_text(base: str, k: int) -> str:
     return base if k == 0 else f"{base} {'+' if k > 0 else '-'} {abs(k)}"
 
 
+def header(p) -> tuple[str, str, list[str]]:
+    """What an exported file's docstring says of ``p`` (a lowered Program) in either target: its title,
+    its mode, and one line per data array giving graphrnn's layout."""
+    layout = []
+    for d in p.data:
+        if d.kind == "context":
+            layout.append(f"{d.name}: ({d.rows}, B) context, one column per sequence")
+        elif d.classes is not None:
+            layout.append(f"{d.name}: (T, B) integer class labels in 0..{d.classes - 1}")
+        else:
+            layout.append(f"{d.name}: (T, {d.rows}, B) {d.kind}")
+    title = f"{p.name}: {p.title}" if p.title else p.name
+    mode = "teacher forcing (the spec as written)" if p.mode == "teacher" else \
+        "free running: the `feedback` lines feed the model's own output back, without gradient"
+    return title, mode, layout
+
+
 def docstring_block(text: str, indent: str = "    ") -> str:
     """The spec's text indented for a docstring (backslashes and triple quotes made harmless)."""
     text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')

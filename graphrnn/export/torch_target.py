@@ -10,7 +10,7 @@ variable's initial value (zero, or a learned ``h0``), as in graphrnn.
 from __future__ import annotations
 
 from .ir import ExportError, Program
-from .printer import Names, comment, docstring_block, expression, offset_text
+from .printer import Names, comment, docstring_block, expression, header, offset_text
 
 #: the notation's functions as PyTorch calls (those not here are helpers defined in the file)
 _CALLS = {
@@ -132,17 +132,7 @@ class _TorchPrinter:
 
     def _docstring(self) -> str:
         p = self.p
-        layout = []
-        for d in p.data:
-            if d.kind == "context":
-                layout.append(f"{d.name}: ({d.rows}, B) context, one column per sequence")
-            elif d.classes is not None:
-                layout.append(f"{d.name}: (T, B) integer class labels in 0..{d.classes - 1}")
-            else:
-                layout.append(f"{d.name}: (T, {d.rows}, B) {d.kind}")
-        title = f"{p.name}: {p.title}" if p.title else p.name
-        mode = "teacher forcing (the spec as written)" if p.mode == "teacher" else \
-            "free running: the `feedback` lines feed the model's own output back, without gradient"
+        title, mode, layout = header(p)
         return "\n".join([
             f'"""{title}',
             "",
