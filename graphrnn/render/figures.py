@@ -127,40 +127,51 @@ def graphical_models_scene(tau: int = 5, k: int | None = None, rec=None) -> Scen
     if k is None:
         classes = [v.classes for v in rec.variables.values() if v.kind == "target" and v.classes]
         k = classes[0] if classes else 2
-    # laid out left to right: each step is a rank, so the long arcs of fig. 10.7 nest above the row
-    scene = Scene(panels={0: "Fully connected graphical model (fig. 10.7)",
-                          1: "Through the hidden state h (fig. 10.8)"},
-                  graph_attrs={"rankdir": "LR", "ranksep": "0.35", "nodesep": "0.3"})
-    # fig. 10.7: every y^(i) -> every later y^(j)
-    ys = [scene.add("variable", name="y", sup=str(t), step=t, kind="target", row=t, col=0, panel=0)
+    # pinned, as printed: fig. 10.7's row with every longer arc bowing above it, fig. 10.8's two rows below
+    scene = Scene(layout="pinned", spacing=(0.95, 1.0))
+    top = 3  # the row of fig. 10.7
+    arc = 0.42  # an arc's height, as a fraction of its span (the book's are about half as high as long)
+    # fig. 10.7: every y^(i) -> every later y^(j); neighbours by a straight arrow, the others by arcs above
+    ys = [scene.add("variable", name="y", sup=str(t), step=t, kind="target", row=top, col=t - 1, panel=0)
           for t in range(1, tau + 1)]
-    more = scene.add("continuation", name="y", sup=style.ELLIPSIS, kind="target", row=tau + 1, col=0, panel=0)
+    more = scene.add("continuation", name="y", sup=style.ELLIPSIS, kind="target", row=top, col=tau, panel=0)
     for j, b in enumerate(ys + [more]):
-        for a in ys[:j]:  # only neighbours pull the row straight; the long arcs bend around it
-            scene.connect(a, b, dashed=b is more, attrs={} if b.row - a.row == 1 else {"weight": "0"})
-    # fig. 10.8: y^(t) -> h^(t) -> h^(t+1), h^(t) -> y^(t+1)
-    hs = [scene.add("variable", name="h", sup=str(t), step=t, kind="computed", row=t, col=3, panel=1)
+        for i, a in enumerate(ys[:j]):
+            scene.connect(a, b, dashed=b is more, arc=0.0 if j - i == 1 else arc)
+    # fig. 10.8: y^(t) -> h^(t) -> h^(t+1), h^(t) -> y^(t+1); at the right end y^(...) -> h^(...)
+    hs = [scene.add("variable", name="h", sup=str(t), step=t, kind="computed", row=1, col=t - 1, panel=1)
           for t in range(1, tau + 1)]
-    y2 = [scene.add("variable", name="y", sup=str(t), step=t, kind="target", row=t, col=2, panel=1)
+    y2 = [scene.add("variable", name="y", sup=str(t), step=t, kind="target", row=0, col=t - 1, panel=1)
           for t in range(1, tau + 1)]
-    h_more = scene.add("continuation", name="h", sup=style.ELLIPSIS, row=tau + 1, col=3, panel=1)
-    y_more = scene.add("continuation", name="y", sup=style.ELLIPSIS, row=tau + 1, col=2, panel=1)
+    h_more = scene.add("continuation", name="h", sup=style.ELLIPSIS, row=1, col=tau, panel=1)
+    y_more = scene.add("continuation", name="y", sup=style.ELLIPSIS, kind="target", row=0, col=tau, panel=1)
     for t in range(tau):
         scene.connect(y2[t], hs[t])
         nxt_h = hs[t + 1] if t + 1 < tau else h_more
         nxt_y = y2[t + 1] if t + 1 < tau else y_more
         scene.connect(hs[t], nxt_h, dashed=nxt_h is h_more)
         scene.connect(hs[t], nxt_y, dashed=nxt_y is y_more)
+    scene.connect(y_more, h_more, dashed=True)
     table = table_parameters(tau, k)
     rnn = rec.parameter_count
     scene.info.update(table_parameters=table, rnn_parameters=rnn, tau=tau, k=k)
     small = '<FONT POINT-SIZE="13">'
-    scene.panels[0] = ("<Fully connected graphical model (fig. 10.7)<BR/>" + small +
-                       f"a table per step, k<SUP>t−1</SUP>(k−1) numbers for y<SUP>(t)</SUP>: "
-                       f"k<SUP>τ</SUP> − 1 = <B>{table:,}</B> parameters (k = {k}, τ = {tau})</FONT>>")
-    scene.panels[1] = ("<Through the hidden state h (fig. 10.8)<BR/>" + small +
-                       f"the same h<SUP>(t)</SUP> = f(h<SUP>(t−1)</SUP>, y<SUP>(t)</SUP>; θ) at every step: "
-                       f"<B>{rnn:,}</B> parameters for any τ<BR/>({style.text(_sizes(rec))})</FONT>>")
+    scene.panels = {0: "Fully connected graphical model (fig. 10.7)", 1: "Through the hidden state h (fig. 10.8)"}
+    middle = tau / 2
+    captions = {
+        0: ("<Fully connected graphical model (fig. 10.7)<BR/>" + small +
+            "a table per step, <I>k</I><SUP><I>t</I>−1</SUP>(<I>k</I>−1) numbers for "
+            f"<I>y</I>{style.step_sup('t')}: "
+            f"<I>k</I><SUP><I>τ</I></SUP> − 1 = <B>{table:,}</B> parameters (<I>k</I> = {k}, <I>τ</I> = {tau})"
+            "</FONT>>", top + arc * tau * 0.95 + 0.55),
+        1: ("<Through the hidden state h (fig. 10.8)<BR/>" + small +
+            f"the same <I>h</I>{style.step_sup('t')} = <I>f</I>(<I>h</I>{style.step_sup('t−1')}, "
+            f"<I>y</I>{style.step_sup('t')}; <I>θ</I>) at every step: <B>{rnn:,}</B> parameters for any "
+            f"<I>τ</I><BR/>({style.text(_sizes(rec))})</FONT>>", 1.85),
+    }
+    for panel, (html, row) in captions.items():
+        scene.add("caption", name=scene.panels[panel], html=html, row=row, col=middle, panel=panel,
+                  attrs={"fontsize": "16"})
     return scene
 
 

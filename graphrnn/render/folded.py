@@ -178,6 +178,14 @@ def folded_scene(source, mode: str = "teacher", scene: Scene | None = None, col:
         squares, via = delay_squares(scene, a, b, d["delay"], left, right)
         scene.connect(a, b, param=d["param"], delay=d["delay"], target=d["target"], context=d["context"],
                       squares=squares, via=via)
+    # a loop through more than one square, or two loops on one circle, are drawn as nested triangles
+    # (scene.loop_layout): dot would lay their squares in one row, with crossing curves
+    loops: dict = {}
+    for e in scene.edges:
+        if e.src == e.dst and e.squares:
+            loops.setdefault(e.dst, []).append(len(e.squares))
+    if any(len(ks) > 1 or ks[0] > 1 for ks in loops.values()):
+        scene.layout = "pinned"
     return scene
 
 

@@ -48,30 +48,35 @@ PICTURES = [
             "x →U→ h →V→ o → L ← y, and h →W→ ■ → h; unfolded, the same U, V, W at every step.",
             lambda: draw_fold_unfold(zoo.load("fig10_3")), "graphrnn render fig10_3 --both -o fig10_3.svg"),
     Picture("fig10_4", "Fig. 10.4 — recurrence only through the output",
-            "No h → h edge: o<sup>(t−1)</sup> feeds h<sup>(t)</sup> through W, folded as o →W→ ■ → h.",
+            "No h → h edge: o<sup>(<i>t</i>−1)</sup> feeds h<sup>(<i>t</i>)</sup> through W, folded as "
+            "o →W→ ■ → h.",
             lambda: draw_fold_unfold(zoo.load("fig10_4")), "graphrnn render fig10_4 --both -o fig10_4.svg"),
     Picture("fig10_5", "Fig. 10.5 — a single output at the end",
-            "The hidden chain runs to h<sup>(τ)</sup>; only h<sup>(τ)</sup> has an output, a loss and a target.",
+            "The hidden chain runs to h<sup>(<i>τ</i>)</sup>; only h<sup>(<i>τ</i>)</sup> has an output, a loss "
+            "and a target.",
             lambda: draw_unfolded(zoo.load("fig10_5")), "graphrnn render fig10_5 --unrolled -o fig10_5.svg"),
     Picture("fig10_6", "Fig. 10.6 — teacher forcing",
-            "Train time: the true y<sup>(t−1)</sup> feeds h<sup>(t)</sup>. Test time (free-running mode): the "
-            "model's own output o<sup>(t−1)</sup> does, and there is no loss or target.",
+            "Train time: the true y<sup>(<i>t</i>−1)</sup> feeds h<sup>(<i>t</i>)</sup>. Test time "
+            "(free-running mode): the "
+            "model's own output o<sup>(<i>t</i>−1)</sup> does, and there is no loss or target.",
             lambda: draw_teacher_forcing(zoo.load("fig10_6")),
             "graphrnn render fig10_6 --teacher-forcing -o fig10_6.svg"),
     Picture("fig10_7_8", "Figs. 10.7 and 10.8 — a distribution over sequences, with and without h",
-            "Fully connected, every y<sup>(t)</sup> needs a table over all earlier ones: k<sup>τ</sup> − 1 "
-            "numbers. Through h, one transition shared by every step: a number of parameters that does not "
-            "grow with τ (counted from the RNN's spec).",
+            "Fully connected (every arc above the row, as printed), every y<sup>(<i>t</i>)</sup> needs a table "
+            "over all earlier ones: <i>k</i><sup><i>τ</i></sup> − 1 numbers. Through h, one transition shared by "
+            "every step: a number of parameters that does not grow with <i>τ</i> (counted from the RNN's spec).",
             lambda: draw_graphical_models(tau=5)),
     Picture("fig10_9", "Fig. 10.9 — a fixed vector x conditions every step",
-            "One x feeds every h<sup>(t)</sup> through R; y<sup>(t)</sup> is the input of step t (through U) "
-            "and the target of step t−1.",
+            "One x feeds every h<sup>(<i>t</i>)</sup> through R, the steps beyond the drawing too (the dashed arcs); "
+            "y<sup>(<i>t</i>)</sup> is the input of step <i>t</i> (through U) "
+            "and the target of step <i>t</i>−1.",
             lambda: draw_unfolded(zoo.load("fig10_9")), "graphrnn render fig10_9 --unrolled -o fig10_9.svg"),
     Picture("fig10_10", "Fig. 10.10 — a conditional RNN, sequence to sequence",
-            "The columns of fig. 10.3 plus y<sup>(t)</sup> →R→ h<sup>(t+1)</sup>.",
+            "The columns of fig. 10.3 plus y<sup>(<i>t</i>)</sup> →R→ h<sup>(<i>t</i>+1)</sup>.",
             lambda: draw_unfolded(zoo.load("fig10_10")), "graphrnn render fig10_10 --unrolled -o fig10_10.svg"),
     Picture("fig10_11", "Fig. 10.11 — a bidirectional RNN",
-            "h runs forward in time, g backward (g<sup>(t+1)</sup> → g<sup>(t)</sup>); o<sup>(t)</sup> sees both.",
+            "h runs forward in time, g backward (g<sup>(<i>t</i>+1)</sup> → g<sup>(<i>t</i>)</sup>); "
+            "o<sup>(<i>t</i>)</sup> sees both.",
             lambda: draw_unfolded(zoo.load("fig10_11")), "graphrnn render fig10_11 --unrolled -o fig10_11.svg"),
     Picture("long_unroll", "A long unroll as a window: T = 10,000",
             "The first and last three steps around an ellipsis; the drawing is as small (and as fast) as T = 6.",
@@ -89,7 +94,7 @@ PICTURES = [
             lambda: draw_grad_path(_run("fig10_3", 8, batch=1, scales={"W": 5.0, "U": 0.1}), "L[8]", "h[1]"),
             "graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=5 --scale U=0.1 "
             "--batch 1 -o grad_exploding.svg"),
-    Picture("grad_copies", "Gradient path to W through its dummy copies W<sup>(t)</sup> (§10.2.2)",
+    Picture("grad_copies", "Gradient path to W through its dummy copies W<sup>(<i>t</i>)</sup> (§10.2.2)",
             "Every step's copy of W receives its own share of ∇W; the shares add up to ∇W. W<sup>(1)</sup> "
             "gets none: it multiplies h<sup>(0)</sup> = 0.",
             lambda: draw_grad_path(_run("fig10_3", 5), "L", "W"),

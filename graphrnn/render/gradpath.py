@@ -75,7 +75,7 @@ def caption(text: str, scale=SCALE) -> str:
 def _book(key: str) -> str:
     """``h[3]`` -> ``h^(3)`` as an HTML label fragment."""
     var, t, _ = parse_key(key)
-    return f"<I>{style.text(var)}</I>" + (f"<SUP>({t})</SUP>" if t is not None else "")
+    return f"<I>{style.text(var)}</I>" + (style.step_sup(t) if t is not None else "")
 
 
 def grad_path_scene(run, source: str = "L", target: str = "h[1]", window: int | None = None,

@@ -43,7 +43,7 @@ def _title(t: Tensor, key: str | None) -> str:
     op = t.op.name if t.op is not None else None
     if key is not None:
         var, step, what = parse_key(key)
-        sup = f"<SUP>({step})</SUP>" if step is not None else ""
+        sup = style.step_sup(step) if step is not None else ""
         name = f"<B><I>{style.text(var)}</I></B>{sup}"
         return f"{name} = {style.text(op)}" if op and what != "copy" else (
             f"{name} copy" if what == "copy" else name)

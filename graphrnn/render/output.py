@@ -41,6 +41,18 @@ class Drawing(graphviz.Digraph):
     """
 
     scene = None
+    #: 2 for a drawing whose edges carry their own curves (``pos``): neato then only draws (``neato -n2``)
+    neato_no_op = None
+
+    def pipe(self, *args, **kwargs):
+        if self.neato_no_op and len(args) < 4:  # not passed positionally
+            kwargs.setdefault("neato_no_op", self.neato_no_op)
+        return super().pipe(*args, **kwargs)
+
+    def render(self, *args, **kwargs):
+        if self.neato_no_op and len(args) < 8:
+            kwargs.setdefault("neato_no_op", self.neato_no_op)
+        return super().render(*args, **kwargs)
 
     def save(self, path, format: str | None = None) -> Path:  # noqa: A002 - graphviz's own word
         """Write this drawing to ``path`` (see :func:`save`)."""

@@ -78,6 +78,7 @@ class Edge:
     squares: tuple = ()  # the delay squares on the edge, in order (ids)
     via: tuple = ()  # every node the edge is drawn through: its squares and any bend points (ids)
     label: str | None = None  # an already-escaped HTML label (default: the param in italics)
+    arc: float = 0.0  # pinned layouts: > 0 bows the edge above its row, this fraction of its span high (fig. 10.7)
     attrs: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
 
@@ -94,6 +95,7 @@ class Scene:
     window: object = None  # the unfolded drawing's Window (which steps are shown), if any
     info: dict = field(default_factory=dict)  # facts the drawing states (parameter counts, gradient norms)
     layout: str = "ranked"  # "ranked": dot places nodes by rows; "pinned": at their (col, row) exactly
+    spacing: tuple | None = None  # pinned: inches between columns and between rows (default XSTEP, YSTEP)
 
     def add(self, role: str, **fields) -> Node:
         if role not in ROLES:
@@ -332,35 +334,56 @@ def _pinned(g: Drawing, scene: Scene) -> Drawing:
     """
     g.engine = "neato"
     g.graph_attr.update(splines="false", overlap="true", rankdir="", newrank="", ordering="")
+    xstep, ystep = scene.spacing or (XSTEP, YSTEP)
+    # an arc (fig. 10.7) is a curve dot cannot be told to draw: its Bézier points are written into the
+    # DOT as the edge's pos, and neato only draws (-n2), with every position in points
+    curved = any(e.arc for e in scene.edges)
+    unit, pin = (72.0, "") if curved else (1.0, "!")
+    if curved:
+        g.neato_no_op = 2
+        g.comment = "positions and curves are fixed: lay out with neato -n2"
     pos = {}
-    loop_of = {i: e for e in scene.edges if e.src == e.dst for i in e.via}
+    loops, loop_corners, loop_labels = loop_layout(scene, xstep, ystep)
     for n in scene.nodes.values():
-        x, y = n.col * XSTEP, (n.row or 0) * YSTEP
-        if n.id in loop_of:  # a self-loop: out to the square, straight down, back in with the arrow
-            owner = scene.nodes[loop_of[n.id].dst]
-            side = 1 if n.col > owner.col else -1
-            x = owner.col * XSTEP + side * 0.62
-            y += 0.25 if n.role == "delay" else -0.25
+        x, y = loops.get(n.id) or (n.col * xstep, (n.row or 0) * ystep)
         pos[n.id] = (x, y)
-        g.node(n.id, pos=f"{x:.3f},{y:.3f}!", **_node_attrs(n))
+        g.node(n.id, pos=f"{x * unit:.3f},{y * unit:.3f}{pin}", **_node_attrs(n))
+    radius = float(g.node_attr["width"]) / 2
     segments = []
     labelled = []
     fixed = []
-    for edge in scene.edges:
+    for number, edge in enumerate(scene.edges):
         chain = _pieces(edge)
         label = edge.label if edge.label is not None else style.param_label(edge.param)
+        if id(edge) in loop_corners:  # a drawing-only bend: the loop's corner below the circle
+            corner = f"corner{number}"
+            pos[corner] = cx, cy = loop_corners[id(edge)]
+            g.node(corner, pos=f"{cx * unit:.3f},{cy * unit:.3f}{pin}", shape="point", style="invis",
+                   width="0.01", height="0.01", label="")
+            chain = [chain[0], corner, *chain[1:]]
         for i, (a, b) in enumerate(zip(chain, chain[1:])):
             attrs = dict(edge.attrs)
             if edge.dashed:
                 attrs["style"] = "dashed"
             if i < len(chain) - 2:
                 attrs["dir"] = "none"
+            if edge.arc and len(chain) == 2:
+                curve = arc_points(pos[a], pos[b], edge.arc, radius,
+                                   float(attrs.get("arrowsize", style.EDGE["arrowsize"])))
+                attrs["pos"] = "e,%.2f,%.2f " % tuple(c * 72 for c in curve[-1]) + " ".join(
+                    "%.2f,%.2f" % (px * 72, py * 72) for px, py in curve[:-1])
+                pts = [bezier(curve[:4], f / 8) for f in range(9)]
+                segments.extend(zip(pts, pts[1:]))
+                if label:  # the letter above the arc's top
+                    peak = pts[4]
+                    fixed.append(((peak[0], peak[1] + LABEL_GAP), label, edge.attrs.get("fontcolor", "black")))
+                    label = None
+            else:
+                segments.append((pos[a], pos[b]))
             g.edge(a, b, **attrs)
-            segments.append((pos[a], pos[b]))
         colour = edge.attrs.get("fontcolor", "black")
-        if label and edge.src == edge.dst and edge.via:  # beside the loop's outer side
-            (sx, _), (ox, oy) = pos[edge.via[0]], pos[edge.dst]
-            fixed.append(((sx + (0.2 if sx > ox else -0.2), oy), label, colour))
+        if label and id(edge) in loop_labels:  # beside the loop's outer side
+            fixed.append((loop_labels[id(edge)], label, colour))
         elif label:
             labelled.append((pos[chain[-2]], pos[chain[-1]], label, colour))
     placed = [spot for spot, _, _ in fixed]
@@ -370,10 +393,83 @@ def _pinned(g: Drawing, scene: Scene) -> Drawing:
         placed.append(spot)
         spots.append((spot, label, colour))
     for k, ((mx, my), label, colour) in enumerate(spots):
-        g.node(f"lbl{k}", pos=f"{mx:.3f},{my:.3f}!", label=label, shape="plaintext", width="0", height="0",
-               margin="0", fixedsize="false", fontsize=str(style.EDGE_FONT_SIZE), fontcolor=colour)
+        g.node(f"lbl{k}", pos=f"{mx * unit:.3f},{my * unit:.3f}{pin}", label=label, shape="plaintext", width="0",
+               height="0", margin="0", fixedsize="false", fontsize=str(style.EDGE_FONT_SIZE), fontcolor=colour)
     g.scene = scene
     return g
+
+
+#: a self-loop's shape (inches): its outer side's distance from the circle's centre (each further loop
+#: is LOOP_SPREAD further out), and the gap between the squares of a chain
+LOOP_REACH, LOOP_SPREAD, SQUARE_GAP = 0.62, 0.5, 0.17
+
+
+def loop_layout(scene: Scene, xstep: float = XSTEP, ystep: float = YSTEP) -> tuple:
+    """Where each self-loop of a pinned drawing goes: its squares, its bend, its corner and its weight letter.
+
+    As fig. 10.3 draws ``h``'s loop: the loop leaves the circle downwards, runs out to its
+    outer side, up through its chain of squares (one per step of delay) and back into the circle
+    with the arrow, straight from the last square.  A circle's loops nest, the shortest delay
+    innermost; each further one leaves lower and comes back higher, so no two cross and their
+    ends stay apart on the circle.  Each weight letter sits beside its own chain of squares.
+
+    Returns ``({node id: (x, y)}, {id(edge): (x, y) of its corner}, {id(edge): (x, y) of its letter})``;
+    the corner is a bend the drawing adds between the circle and the first square.
+    """
+    by_owner: dict = {}
+    for e in scene.edges:
+        if e.src == e.dst and e.via:
+            by_owner.setdefault(e.dst, []).append(e)
+    spots, corners, letters = {}, {}, {}
+    for owner_id, loops in by_owner.items():
+        owner = scene.nodes[owner_id]
+        ox, oy = owner.col * xstep, (owner.row or 0) * ystep
+        for side in (-1, 1):
+            mine = [e for e in loops if (1 if scene.nodes[e.via[0]].col > owner.col else -1) == side]
+            for i, e in enumerate(sorted(mine, key=lambda e: len(e.squares))):
+                k = len(e.squares)
+                reach = LOOP_REACH + LOOP_SPREAD * i
+                x = ox + side * reach
+                back = reach * math.tan(math.radians(min(30 * i, 60)))  # where it comes back in, above the centre
+                out = reach * math.tan(math.radians(min(25 + 15 * i, 70)))  # where it leaves, below
+                out = max(out, SQUARE_GAP * (k - 1) + 0.2 - back)  # room for the chain
+                for j, sq in enumerate(e.squares):
+                    spots[sq] = (x, oy + back - SQUARE_GAP * (k - 1 - j))
+                for extra in e.via[k:]:  # the bend: at the last square, the arrow runs straight in
+                    spots[extra] = (x, oy + back)
+                corners[id(e)] = (x, oy - out)
+                letters[id(e)] = (x + side * 0.2, oy + back - SQUARE_GAP * (k - 1) / 2)
+    return spots, corners, letters
+
+
+def arc_points(p1, p2, height: float, radius: float, arrowsize: float) -> list:
+    """The Bézier control points (inches) of an arc from the circle at ``p1`` to the one at ``p2``,
+    bowing up by ``height`` times their distance, as fig. 10.7 draws its long arcs; the last point is
+    the arrow's tip, on the destination's circle (the curve ends an arrowhead's length before it).
+
+    >>> pts = arc_points((0, 0), (2, 0), 0.5, 0.25, 0.7)
+    >>> [round(v, 3) for v in pts[0]], round(max(y for _, y in pts), 3) > 0.5
+    ([0.086, 0.235], True)
+    """
+    (x1, y1), (x2, y2) = p1, p2
+    span = math.hypot(x2 - x1, y2 - y1)
+    # leave near the top of the source, come down onto the top of the destination
+    out, into = math.radians(70), math.radians(110)
+    sign = 1 if x2 >= x1 else -1
+    start = (x1 + sign * radius * math.cos(out), y1 + radius * math.sin(out))
+    tip = (x2 + sign * radius * math.cos(into), y2 + radius * math.sin(into))
+    head = 10 * arrowsize / 72  # graphviz's arrowhead is 10 points long at arrowsize 1
+    end = (tip[0] + sign * head * math.cos(into), tip[1] + head * math.sin(into))
+    lift = height * span * 4 / 3  # a cubic's peak is 3/4 of its control points' height
+    return [start, (start[0] + sign * 0.12 * span, start[1] + lift), (end[0] - sign * 0.12 * span, end[1] + lift),
+            end, tip]
+
+
+def bezier(points, f: float) -> tuple:
+    """The point a fraction ``f`` along the cubic Bézier curve with control ``points``."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = points
+    a, b, c, d = (1 - f) ** 3, 3 * f * (1 - f) ** 2, 3 * f * f * (1 - f), f ** 3
+    return a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3
 
 
 def _distance(p, a, b) -> float:

@@ -8,7 +8,7 @@ from users, so every piece of text that reaches DOT goes through
 such as tooltips): any name yields valid DOT and valid SVG.
 
 >>> var_label("h", "t−1")
-'<<B><I>h</I></B><SUP>(t−1)</SUP>>'
+'<<B><I>h</I></B><SUP>(<I>t</I>−1)</SUP>>'
 >>> var_label('<"&>')
 '<<B><I>&lt;&quot;&amp;&gt;</I></B>>'
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 
 import graphviz
 
@@ -37,7 +38,8 @@ COLOURS = {
     "op": "#ffffff",  # an intermediate operation
 }
 LEGEND = (  # (colour, HTML text)
-    ("parameter", "parameter"), ("copy", "dummy copy <I>W</I><SUP>(t)</SUP>"), ("input", "input / data / constant"),
+    ("parameter", "parameter"), ("copy", "dummy copy <I>W</I><SUP>(<I>t</I>)</SUP>"),
+    ("input", "input / data / constant"),
     ("state", "state (recurrent variable)"), ("computed", "other per-step variable"), ("loss", "loss"),
     ("op", "intermediate op"),
 )
@@ -51,6 +53,8 @@ NODE = {
     "margin": "0.02", "fontname": FONT, "fontsize": str(FONT_SIZE), "penwidth": "1.2",
 }
 EDGE = {"arrowsize": "0.7", "penwidth": "1.1", "fontname": FONT, "fontsize": str(EDGE_FONT_SIZE)}
+
+_LETTER_RUNS = re.compile(r"[^\W\d_]+|(?:[\W\d_])+")
 
 MINUS = "\u2212"
 ELLIPSIS = "..."
@@ -86,8 +90,28 @@ def var_label(name: str, sup: str | None = None, bold: bool = True, extra: str =
     if bold:
         body = f"<B>{body}</B>"
     if sup is not None:
-        body += f"<SUP>({text(sup)})</SUP>"
+        body += step_sup(sup)
     return f"<{body}{extra}>"
+
+
+def step_sup(sup) -> str:
+    """The superscript ``(t−1)`` of a step, as the book sets it: the step symbol in italics
+    (``t``, ``τ``), digits, signs and the ellipsis upright, in parentheses.
+
+    >>> step_sup("t−1")
+    '<SUP>(<I>t</I>−1)</SUP>'
+    >>> step_sup("τ"), step_sup(3), step_sup("...")
+    ('<SUP>(<I>τ</I>)</SUP>', '<SUP>(3)</SUP>', '<SUP>(...)</SUP>')
+    """
+    return f"<SUP>({italic_letters(sup)})</SUP>"
+
+
+def italic_letters(value) -> str:
+    """``value`` made safe for an HTML-like label, each run of letters in italics (a symbol, as in maths)."""
+    out = []
+    for run in _LETTER_RUNS.findall(_clean(value)):
+        out.append(f"<I>{text(run)}</I>" if run[0].isalpha() else text(run))
+    return "".join(out)
 
 
 def param_label(name: str | None) -> str:

@@ -191,6 +191,16 @@ def unfolded_scene(source, steps=None, window=None, mode: str = "teacher", start
         for u, _, d in g.in_edges(v, data=True):
             if d["delay"] == 0 and kind[u] == "input":
                 edges.append((want(("more", u, side)), key, d))
+    # one context feeds every step, the ones beyond the drawing too: an arrow to each continuation of what it
+    # feeds (fig. 10.9's dashed R arcs from x to both h^(...)).  dot keeps a node's out-edges in the order
+    # written (ordering=out): the arc to the left end goes first, the others after the context's own
+    first = win.shown[0]
+    for key in [k for k in keys if k[0] == "more"]:
+        _, v, side = key
+        for u, _, d in g.in_edges(v, data=True):
+            if kind[u] == "context" and u != v:
+                edge = (want(("context", u, None)), key, d)
+                edges.insert(0, edge) if side < first else edges.append(edge)
     if not continuations:
         keep = {k for k in keys if k[0] != "more"}
         edges = [e for e in edges if e[0] in keep and e[1] in keep]
@@ -236,8 +246,10 @@ def unfolded_scene(source, steps=None, window=None, mode: str = "teacher", start
             continue
         seen.add(sig)
         na, nb = nodes[a], nodes[b]
+        # a skip along a row (h^(t−2) -> h^(t)) passes the circles between: a pinned drawing bows it above them
+        skip = na.row == nb.row and abs(na.col - nb.col) > 1.5
         scene.connect(na, nb, param=d["param"], delay=d["delay"], target=d["target"], context=d["context"],
-                      dashed=na.role == "continuation" or nb.role == "continuation")
+                      dashed=na.role == "continuation" or nb.role == "continuation", arc=0.22 if skip else 0.0)
     if not win.symbolic:
         base = min(row.values(), default=0)
         for key, first, last in win.gaps():

@@ -33,7 +33,9 @@ def svg_text(drawing) -> str:
 
 
 def test_labels_escape_html():
-    assert style.var_label('<"&>', "t") == "<<B><I>&lt;&quot;&amp;&gt;</I></B><SUP>(t)</SUP>>"
+    assert style.var_label('<"&>', "t") == "<<B><I>&lt;&quot;&amp;&gt;</I></B><SUP>(<I>t</I>)</SUP>>"
+    # a superscript's letters go in italics, and whatever surrounds them is still escaped
+    assert style.step_sup("t<&>1") == "<SUP>(<I>t</I>&lt;&amp;&gt;1)</SUP>"
     assert style.param_label("<W>") == "<<I>&lt;W&gt;</I>>"
     assert style.text("a\x00b\x1bc") == "a\ufffdb\ufffdc"  # XML cannot hold control characters
 
