@@ -7,11 +7,11 @@ reason.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 import graphrnn as gr
+from _deps import missing
 from graphrnn.explore import browser
 
 
@@ -29,10 +29,7 @@ def _missing() -> str | None:
 def driver():
     why = _missing()
     if why:
-        message = f"the explorer's browser tests need a headless Chromium: {why}; {browser.INSTALL}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("a headless Chromium for the explorer's browser tests", f"{why}; {browser.INSTALL}")
     with browser.headless_chromium(1366, 650) as d:  # a laptop screen less the browser's own bars
         d.set_script_timeout(10)
         yield d

@@ -12,12 +12,22 @@ import pytest
 
 import graphrnn as gr
 from graphrnn.recurrence import Recurrence
-from graphrnn.render import draw_folded, draw_graphical_models, draw_unfolded, output
+from graphrnn.render import draw_folded, draw_graphical_models, draw_unfolded
 from graphrnn.render.figures import graphical_models_scene
 from graphrnn.render.output import render_bytes
 from graphrnn.render.scene import arc_points, bezier, loop_layout, to_digraph
+from _deps import require_program
 
-needs_dot = pytest.mark.skipif(not output.dot_available("neato"), reason="graphviz's neato is not installed")
+
+
+@pytest.fixture
+def neato_program() -> str:
+    """graphviz's ``neato`` (figs 10.7/10.8 and multi-square loops are laid out with ``neato -n2``): skips the
+    test without it, fails it under ``CI=true``."""
+    return require_program("neato")
+
+
+needs_dot = pytest.mark.usefixtures("neato_program")
 
 M = "\u2212"
 SKIP = """\
