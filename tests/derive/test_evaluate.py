@@ -71,3 +71,16 @@ def test_the_fast_path_gives_the_same_and_a_checkpointed_run_is_a_clear_error():
         np.testing.assert_allclose(grads[k], v, rtol=1e-10, atol=1e-14, err_msg=k)
     with pytest.raises(DeriveError, match="kept no per-step values"):
         rec.derive().evaluate(rec.run(inputs, T=6, checkpoint=True))
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: a last-step equation reading h[tau-k] reaches the learned initial "
+                                       "state when tau <= k, and the derivation gives h0 no term for it")
+def test_a_last_step_read_that_reaches_the_learned_initial_state_gives_it_a_gradient():
+    # found by the reference interpreter's generator (tests/reference/random_specs.py) in review
+    rec = gr.Recurrence("input x: 3\nstate h: 2 = learned\nh[t] = tanh(P1 @ x[t]) + P2\n"
+                        "target z: 2\nL[t] = mse(h[t], z[t])\ntarget w: 1\n"
+                        "q[tau] = tanh(P3 @ h[tau-1] + P4 @ x[tau])\nE[tau] = mse(q[tau], w[tau])\nloss L, E\n",
+                        name="tau_reads_h0")
+    run = rec.run(rec.random_inputs(1, batch=1, seed=0), params=rec.init_params(seed=0), T=1)
+    assert np.abs(run.grads["h0"]).max() > 0  # the engine: q(1) reads h(0) = h0
+    assert mismatches(run, gr.derive(rec).evaluate(run)) == []
