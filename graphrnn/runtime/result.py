@@ -53,6 +53,9 @@ class Run:
     fed: dict[str, np.ndarray] = field(default_factory=dict)
     #: the compiled program that computed this run (program.py), when the fast path used one
     program: object | None = field(default=None, repr=False)
+    #: ∂loss/∂C for each context C, ``(rows, B)``: what an encoder that computed C back-propagates
+    #: (fig. 10.12).  Filled by the taped strategy with dummy copies (the default run); empty otherwise
+    context_grads: dict[str, np.ndarray] = field(default_factory=dict)
 
 
     @property

@@ -137,7 +137,10 @@ class StepContext:
     def context(self, name: str) -> Tensor:
         t = self.data_tensors.get((name, 0))
         if t is None:
-            t = self.data_tensors[(name, 0)] = Tensor(self.data[name], name=name)
+            arr = self.data[name]
+            # a context gets a gradient like a parameter's: an encoder feeding it needs one (§10.2.4, fig. 10.12)
+            wants = self.wants_grads and self.copies_wanted and E.is_grad_enabled() and arr.dtype.kind == "f"
+            t = self.data_tensors[(name, 0)] = Tensor(arr, name=name, requires_grad=wants)
         return t
 
     def ref(self, name: str, s: int, needed_by: str) -> Tensor:
@@ -545,8 +548,10 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
     # all steps at once, so it is in ctx.batched, not ctx.values): the same keys as with dummy copies
     fed = {key(n, t): value_steps[n][1](t) for n, v in rec.variables.items() if v.kind == "fed" and n in value_steps
            for t in value_steps[n][0]}
+    context_grads = {name: _grad_or_zeros(t, dtype) for (name, s), t in ctx.data_tensors.items()
+                     if s == 0 and rec.variables[name].kind == "context" and t.requires_grad}
     return Run(rec, T, mode, loss_value, NodeMap(fixed_values, value_steps), NodeMap(grads, grad_steps), copy_grads,
-               step_losses, tensors, total, fed)
+               step_losses, tensors, total, fed, context_grads=context_grads)
 
 
 def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
