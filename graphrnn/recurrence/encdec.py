@@ -274,6 +274,7 @@ class EncoderDecoder:
         self.encoder = self._phase("encoder", lines, layout, None, sizes)
         self._check_encoder()
         self._link_shapes()
+        self._check_reads(dec_lines, layout)
         self.decoder = self._phase("decoder", dec_lines, layout, self._context_lines(dec_lines, layout), sizes)
         self._check_decoder()
         self.conditioning = self._conditioning()
@@ -430,11 +431,32 @@ class EncoderDecoder:
                                   variable=key)
 
     # ------------------------------------------------------------------ checks across sections
+    def _check_reads(self, lines, layout) -> None:
+        """The decoder reads the encoder only through the links: not its data, states or outputs."""
+        enc = self.encoder.rec
+        spec = parse_spec(self._section_text(lines, set(layout.shared) | set(layout.sections["decoder"])),
+                          self.source)
+        own = set(spec.inputs) | set(spec.targets) | set(spec.contexts) | {eq.name for eq in spec.equations}
+        for eq in spec.equations + list(spec.feedbacks.values()):
+            for node in walk(eq.expr):
+                if isinstance(node, Ref | Name) and node.name in enc.variables and node.name not in own:
+                    var = enc.variables[node.name]
+                    what = {"input": "input", "target": "target", "context": "context"}.get(var.kind, "variable")
+                    state = node.name if var.kind == "computed" else next(
+                        (n for n, v in enc.variables.items() if v.kind == "computed" and v.rows), "h")
+                    raise self._error(
+                        f"the decoder's equation of {eq.name} reads `{node.text}`, but {node.name} is the encoder's "
+                        f"{what} (line {var.line}), on the encoder's time axis (steps 1..τx); the decoder sees the "
+                        f"encoder only through a link: write `C = {state}[tau]` (or `mean({state})`) after "
+                        f"the encoder and use C in the decoder", eq.line, node.name)
+
     def _check_encoder(self) -> None:
         enc = self.encoder.rec
         for name in self.links:
             if name in enc.variables or name in enc.param_shapes:
-                line = enc.variables[name].line if name in enc.variables else None
+                line = enc.variables[name].line if name in enc.variables else next(
+                    (eq.line for eq in enc.spec.equations for n in walk(eq.expr)
+                     if isinstance(n, Name) and n.name == name), None)
                 raise self._error(f"{name} is computed from the encoder by the link on line {self.links[name].line}, "
                                   f"so the encoder cannot use it (it would need its own result); the decoder reads "
                                   f"it", line, name)
