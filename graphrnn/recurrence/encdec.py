@@ -268,7 +268,8 @@ class EncoderDecoder:
         lines = _LINE_BREAK.split(text[1:] if text.startswith("\ufeff") else text)
         self.title = lines[0].strip().lstrip("#").strip() if lines and lines[0].strip().startswith("#") else ""
         layout = self._layout(lines)
-        self.links: dict[str, Link] = {n: parse_link(n, rhs, line, source) for n, (line, rhs, _) in layout.links.items()}
+        self.links: dict[str, Link] = {n: parse_link(n, rhs, line, source)
+                                       for n, (line, rhs, _) in layout.links.items()}
         dec_lines, self.initial_from = self._decoder_text(lines, layout)
         self._check_sizes({"encoder": lines, "decoder": dec_lines}, layout, sizes or {})
         self.encoder = self._phase("encoder", lines, layout, None, sizes)

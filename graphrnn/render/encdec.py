@@ -156,3 +156,24 @@ def _model(model):
 
         return load(model or "fig10_12")
     return model
+
+
+def gallery_pictures() -> list:
+    """The gallery's entries for fig. 10.12 (``graphrnn.render.gallery.Picture``): the book's figure and the
+    unrolled graph on two time axes."""
+    from .gallery import Picture
+
+    return [
+        Picture("fig10_12", "Fig. 10.12 — an encoder–decoder (sequence to sequence, §10.4)",
+                "The encoder reads x<sup>(1)</sup> .. x<sup>(<i>n<sub>x</sub></i>)</sup>; its last state leaves the "
+                "box for the context C. The decoder generates y<sup>(1)</sup> .. y<sup>(<i>n<sub>y</sub></i>)</sup>, "
+                "each y feeding the next step; C enters every decoder step from above (an input at every step) and "
+                "starts its chain from the left (the initial state), as the spec <code>fig10_12</code> says.",
+                lambda: draw_encdec("fig10_12")),
+        Picture("fig10_12_unrolled", "Fig. 10.12 unrolled — two time axes",
+                "The encoder unrolled over <i>τ<sub>x</sub></i> = 3 steps and the decoder over "
+                "<i>τ<sub>y</sub></i> = 2: h<sup>(3)</sup> gives C, and C is s<sup>(0)</sup> and an input of every "
+                "s<sup>(<i>t</i>)</sup> through R. The encoder's W and the decoder's W are separate weights "
+                "(enc.W, dec.W).",
+                lambda: draw_encdec_unrolled("fig10_12", (3, 2))),
+    ]

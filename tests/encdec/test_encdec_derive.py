@@ -36,7 +36,8 @@ def test_the_text_shows_the_context_and_the_seed():
     text = derive_encdec(load("fig10_12")).text()
     assert "∇C L = Σ_t Rᵀ diag(1 − (s(t))²) ∇s(t) L + ∇s(0) L" in text
     assert "∇s(0) L = Wᵀ diag(1 − (s(1))²) ∇s(1) L    (s(0) = C)" in text
-    assert "∇h(τ) L = ∇C L" in text and "∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L    for 1 ≤ t ≤ τ−1" in text
+    assert "∇h(τ) L = ∇C L" in text
+    assert "∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L    for 1 ≤ t ≤ τ−1" in text
     assert "Lseed" not in text and "zseed" not in text
     mean = derive_encdec(load("fig10_12_input")).text()
     assert "∇h(t) L = Wᵀ diag(1 − (h(t+1))²) ∇h(t+1) L + ∇C L / τ    for 1 ≤ t ≤ τ−1" in mean

@@ -46,3 +46,12 @@ def test_the_drawings_render(name, dot_program, tmp_path):
     for drawing, stem in ((draw_encdec(load(name)), "book"), (draw_encdec_unrolled(load(name)), "unrolled")):
         path = drawing.save(tmp_path / f"{name}_{stem}.png")
         assert path.stat().st_size > 5000
+
+
+def test_the_gallery_entries_draw(dot_program, tmp_path):
+    from graphrnn.render.encdec import gallery_pictures
+
+    pictures = gallery_pictures()
+    assert [p.name for p in pictures] == ["fig10_12", "fig10_12_unrolled"]
+    for p in pictures:
+        assert p.draw().save(tmp_path / f"{p.name}.svg").read_text().count("<svg") == 1
