@@ -168,3 +168,39 @@ def test_forward_only_and_free_running():
     a = run_encdec(free, data, free.init_params(), mode="free")
     b = run_encdec(free, data, free.init_params(), mode="teacher")
     assert a.loss != b.loss and np.abs(a.grads["enc.W"]).max() > 0
+
+
+BIDIRECTIONAL = """# a bidirectional encoder (fig. 10.11's h and g), a learned h[0], a last-step variable, a combined link
+size H = 3, I = 2, K = 3
+encoder over x:
+  input x: I
+  state h: H = learned
+  state g: H
+  hidden z: H
+  h[t] = tanh(b + W @ h[t-1] + U @ x[t])
+  g[t] = tanh(c + Q @ g[t+1] + P @ x[t])
+  z[tau] = tanh(A @ h[tau])
+C = h[tau] + g[1] - 0.5 * z[tau]
+decoder over y:
+  target y: class K
+  state s: H = C
+  s[t] = tanh(W @ s[t-1] + R @ C)
+  o[t] = V @ s[t]
+  L[t] = cross_entropy(o[t], y[t])
+"""
+
+
+def test_a_bidirectional_encoder_with_a_combined_link_checks_out():
+    from graphrnn.verify.encdec import check_encdec
+
+    model = EncoderDecoder(BIDIRECTIONAL)
+    data = model.random_inputs((5, 2), batch=3, seed=6)
+    run = run_encdec(model, data)
+    report = check_encdec(run)
+    assert report.ok, report.text()
+    for k in ("enc.h0", "enc.Q", "enc.P", "enc.A", "enc.W"):
+        assert np.abs(run.grads[k]).max() > 1e-5, k
+    shorter = run_encdec(model, data, T={"enc": 3, "dec": 1})
+    assert shorter.T == {"enc": 3, "dec": 1} and shorter.loss != run.loss
+    single = run_encdec(model, data, dtype=np.float32)
+    assert single.grads["enc.W"].dtype == np.float32 and abs(single.loss - run.loss) < 1e-5 * run.loss
