@@ -91,7 +91,11 @@ def encdec_scene(model) -> Scene:
     c = scene.add("variable", name=names["C"], row=ROWS["C"], col=0.0)
     right, down = (scene.add("arrow", name="", kind="bend", row=ROWS["h"], col=4.75),
                    scene.add("arrow", name="", kind="bend", row=ROWS["C"], col=4.75))
-    scene.connect(hs[3], c, via=(right.id, down.id))
+    link = model.links[names["C"]]
+    last = type(link.expr).__name__ == "Step" and link.expr.anchor == "tau" and link.expr.offset == 0
+    # the book's C is the last state; another link (mean(h), ...) is written beside the line that leaves the box
+    scene.connect(hs[3], c, via=(right.id, down.id),
+                  label=None if last else f"<{style.text(link.text.split('=', 1)[1].strip())}>")
     if every_step:  # as printed: each arrow runs from C to above its circle, then straight down into it
         for i, s in enumerate(ss):
             above = scene.add("arrow", name="", kind="bend", row=ROWS["C"] - 0.4, col=COLS[i])

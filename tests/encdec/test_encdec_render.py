@@ -55,3 +55,9 @@ def test_the_gallery_entries_draw(dot_program, tmp_path):
     assert [p.name for p in pictures] == ["fig10_12", "fig10_12_unrolled"]
     for p in pictures:
         assert p.draw().save(tmp_path / f"{p.name}.svg").read_text().count("<svg") == 1
+
+
+def test_a_link_other_than_the_last_state_is_written_beside_its_line():
+    into_c = lambda s: next(e for e in s.edges if s.nodes[e.dst].name == "C")  # noqa: E731
+    assert into_c(encdec_scene(load("fig10_12"))).label is None
+    assert "mean(h)" in into_c(encdec_scene(load("fig10_12_input"))).label
