@@ -23,7 +23,7 @@ from ..errors import RenderError
 from . import style
 from .folded import folded_scene, rows, variable_graph
 from .scene import Scene, to_digraph
-from .unfolded import unfolded_scene
+from .unfolded import Placement, unfolded_scene
 
 
 def _name(source) -> str:
@@ -50,7 +50,7 @@ def draw_unfolded(source, steps: int | None = None, window: int | None = None, m
     (``window`` steps in all, 6 by default beyond T = 8); ``start`` shows the
     ``window`` steps from ``start`` on, with continuations at the cut ends.
     """
-    scene = unfolded_scene(source, steps, window, mode, start, continuations=continuations)
+    scene = unfolded_scene(source, steps, window, mode, start, place=Placement(continuations=continuations))
     return to_digraph(scene, name=_name(source))
 
 
@@ -65,7 +65,7 @@ def fold_unfold_scene(source, steps=None, window=None, mode: str = "teacher", st
     b = scene.add("arrow", name="", row=at, col=width - 1 + 1.2)
     scene.connect(a, b, label=f"<<FONT POINT-SIZE=\"{style.FONT_SIZE}\">Unfold</FONT>>",
                   attrs={"penwidth": "1.4", "arrowsize": "0.9", "minlen": "2"})
-    unfolded_scene(source, steps, window, mode, start, scene=scene, col0=width + 1)
+    unfolded_scene(source, steps, window, mode, start, scene=scene, place=Placement(col0=width + 1))
     return scene
 
 
@@ -77,10 +77,10 @@ def draw_fold_unfold(source, steps: int | None = None, window: int | None = None
 
 def teacher_forcing_scene(source, window: int = 2) -> Scene:
     scene = Scene(panels={0: "Train time", 1: "Test time"})
-    unfolded_scene(source, None, window, "teacher", scene=scene, panel=0, continuations=False)
+    unfolded_scene(source, None, window, "teacher", scene=scene, place=Placement(panel=0, continuations=False))
     width = int(max(n.col for n in scene.nodes.values())) + 1
-    unfolded_scene(source, None, window, "free", scene=scene, panel=1, col0=width + 1, continuations=False,
-                   drop=("loss", "target"))
+    unfolded_scene(source, None, window, "free", scene=scene,
+                   place=Placement(col0=width + 1, panel=1, continuations=False, drop=("loss", "target")))
     return scene
 
 
