@@ -19,8 +19,9 @@ def names() -> list[str]:
     """The zoo's architectures, in the book's order."""
     def order(p: Path):
         stem = p.stem
-        if stem.startswith("fig10_"):
-            return (0, int(stem.split("_")[1]), stem)
+        number = stem[len("fig10_"):].rstrip("abcdefghijklmnopqrstuvwxyz")  # fig10_13a: figure 13, panel a
+        if stem.startswith("fig10_") and number.isdigit():
+            return (0, int(number), stem)
         return (1, 0, stem)
 
     return [p.stem for p in sorted(HERE.glob("*.rnn"), key=order)]
