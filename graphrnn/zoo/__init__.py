@@ -27,6 +27,26 @@ def names() -> list[str]:
     return [p.stem for p in sorted(HERE.glob("*.rnn"), key=order)]
 
 
+def tree_names() -> list[str]:
+    """The zoo's recursive networks (§10.6), spec files ending in ``.tree``: they unroll over a tree."""
+    return sorted(p.stem for p in HERE.glob("*.tree"))
+
+
+def load_tree(arch: str, sizes: dict[str, int] | None = None):
+    """A recursive network by name (``"fig10_14"``) or a ``.tree`` spec file by path
+    (a :class:`graphrnn.recurrence.tree.TreeRecurrence`)."""
+    from ..recurrence.tree import TreeRecurrence
+
+    if arch in tree_names():
+        return TreeRecurrence((HERE / f"{arch}.tree").read_text(encoding="utf-8"), source=f"{arch}.tree",
+                              sizes=sizes, name=arch)
+    candidate = Path(arch)
+    if candidate.is_file():
+        return TreeRecurrence.from_file(candidate, sizes=sizes)
+    raise SpecError(f"no recursive network {arch!r} in the zoo (it has: {', '.join(tree_names())}); "
+                    f"or give the path of a .tree spec file")
+
+
 def path(name: str) -> Path:
     p = HERE / f"{name}.rnn"
     if name not in names():
