@@ -127,24 +127,31 @@ class Tree:
         else:
             number = iter(range(1, len(leaves_raw) + 1))
         out = cls([], [], {}, {}, "")
-
-        def build(t):
+        # children before parents, without recursion (a chain of 10,000 leaves is a fine tree)
+        keys: list = []  # the keys of finished subtrees, a stack
+        nested: list = []
+        stack = [(tree, False)]
+        while stack:
+            t, done = stack.pop()
             if not isinstance(t, tuple):
                 i = next(number)
                 key = str(i)
                 out.leaves.append(key)
                 out.leaf_input[key] = i
-                return key, i, key
-            a, b = t
-            ka, _, _ = build(a)
-            kb, _, _ = build(b)
-            key = f"{_first(ka)}..{_last(kb)}"
-            out.children[key] = (ka, kb)
-            out.internal.append(key)
-            return key, None, key
-
-        out.root = build(tree)[0]
-        out.nested = _renumbered(tree, iter(out.leaf_input[k] for k in out.leaves))
+                keys.append(key)
+                nested.append(i)
+            elif done:
+                kb, ka = keys.pop(), keys.pop()
+                nb, na = nested.pop(), nested.pop()
+                key = f"{_first(ka)}..{_last(kb)}"
+                out.children[key] = (ka, kb)
+                out.internal.append(key)
+                keys.append(key)
+                nested.append((na, nb))
+            else:
+                stack += [(t, True), (t[1], False), (t[0], False)]
+        out.root = keys[0]
+        out.nested = nested[0]
         return out
 
 
@@ -182,13 +189,6 @@ def _short(node) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def _renumbered(t, numbers):
-    if isinstance(t, tuple):
-        a = _renumbered(t[0], numbers)
-        return (a, _renumbered(t[1], numbers))
-    return next(numbers)
-
-
 def _nested_from_networkx(g: nx.Graph):
     """Nested tuples from a networkx tree: edges from parent to child (or all reversed), the
     children in the order ``g.successors`` gives them (the order they were added)."""
@@ -203,13 +203,6 @@ def _nested_from_networkx(g: nx.Graph):
             raise DataError("the networkx graph is not a tree with edges from each parent to its children "
                             "(one root, every other node with one parent, no cycles)")
     root = next(n for n, d in g.in_degree() if d == 0)
-
-    def nest(n):
-        kids = list(g.successors(n))
-        if not kids:
-            return g.nodes[n].get("leaf", n)
-        return tuple(nest(k) for k in kids)
-
     order = list(nx.dfs_postorder_nodes(g, root))
     done: dict = {}
     for n in order:  # iteratively: a deep tree must not hit Python's recursion limit

@@ -128,12 +128,13 @@ class _Evaluator:
         raise DataError(f"{fn} is not available in a recursive network")
 
 
-def run_tree(rec, tree, data: dict, params: dict, backward: bool = True) -> TreeRun:
+def run_tree(rec, tree, data: dict, params: dict, backward: bool = True, shift: dict | None = None) -> TreeRun:
     """Run ``rec`` over ``tree`` for a batch of trees of that shape; differentiate unless ``backward=False``.
 
     ``data``: each input as ``(leaves, rows, B)`` (leaf ``i`` reads ``data[x][i - 1]``), each
     target as ``(B,)`` class labels (or ``(rows, B)``); ``params``: every parameter, as
-    :meth:`~graphrnn.recurrence.tree.TreeRecurrence.init_params` gives them.
+    :meth:`~graphrnn.recurrence.tree.TreeRecurrence.init_params` gives them; ``shift``: arrays
+    added to the values of some nodes as they are computed (``{"h[1..2]": delta}``, for checks).
     """
     t = Tree.of(tree)
     arrays = check_data(rec, t, data)
@@ -163,9 +164,10 @@ def run_tree(rec, tree, data: dict, params: dict, backward: bool = True) -> Tree
             for k in keys:
                 children = t.children.get(k)
                 for eq in eqs:
-                    ev.tensors[f"{eq.name}[{k}]"] = ev.value(eq.expr, k, children)
+                    key = f"{eq.name}[{k}]"
+                    ev.tensors[key] = _shifted(ev.value(eq.expr, k, children), key, shift)
         for eq in rec.order("root"):
-            ev.tensors[eq.name] = ev.value(eq.expr, "root", None)
+            ev.tensors[eq.name] = _shifted(ev.value(eq.expr, "root", None), eq.name, shift)
     values = {k: v.data for k, v in ev.tensors.items()}
     losses = [ev.tensors[n] for n in rec.losses if n in ev.tensors]
     total = None
@@ -188,6 +190,17 @@ def run_tree(rec, tree, data: dict, params: dict, backward: bool = True) -> Tree
         run.grads[p] = np.array(tensor.grad, dtype=np.float64) if tensor.grad is not None else \
             np.zeros(rec.param_shapes[p])
     return run
+
+
+def _shifted(value, key, shift):
+    if not shift or key not in shift:
+        return value
+    return E.add(value, np.asarray(shift[key], dtype=np.float64))
+
+
+def run_tree_shifted(rec, tree, data: dict, params: dict, shift: dict) -> float:
+    """The loss with ``shift[key]`` added to node ``key``'s value (what the node checks perturb)."""
+    return run_tree(rec, tree, data, params, backward=False, shift=shift).loss
 
 
 def run_forest(rec, trees, data: list, params: dict, backward: bool = True) -> TreeRun:
