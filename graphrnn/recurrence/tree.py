@@ -11,8 +11,9 @@ the tree (see ``docs/recursive.md``)::
 
 A tree is given as nested pairs (``((1, 2), (3, 4))``, the book's fig. 10.14) or as a
 ``networkx`` tree; leaf ``i`` reads ``x[i]``.  :meth:`TreeRecurrence.unroll` gives the
-unrolled graph (a DAG, one circle per variable per tree node), :meth:`TreeRecurrence.run`
-runs it on the engine and differentiates it (:mod:`graphrnn.runtime.tree`).
+unrolled graph (a DAG, one circle per variable per tree node).  This is the notation only:
+:class:`graphrnn.runtime.tree.RecursiveNet` (what ``graphrnn.zoo.load_tree`` returns) adds
+``run``, on the engine, with gradients.
 
 >>> import graphrnn as gr
 >>> rec = gr.zoo.load_tree("fig10_14")
@@ -675,12 +676,9 @@ class TreeRecurrence:
                 rng.standard_normal((self.var_shapes[n][0], batch)).astype(dtype)
         return out
 
-    def run(self, tree, data: dict, params: dict | None = None, backward: bool = True):
-        """Run over ``tree`` (one tree shape for the whole batch) on the engine; see
-        :func:`graphrnn.runtime.tree.run_tree`."""
-        from ..runtime.tree import run_tree
-
-        return run_tree(self, tree, data, params if params is not None else self.init_params(), backward)
+    def tree_of(self, tree) -> Tree:
+        """``tree`` (nested pairs, a networkx tree or a :class:`Tree`) as a :class:`Tree`."""
+        return Tree.of(tree)
 
     def __repr__(self) -> str:
         return f"TreeRecurrence({self.name!r}: {len(self.spec.equations)} equations, {self.parameter_count} parameters)"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import graphviz
 
 from ..errors import RenderError
-from ..recurrence.tree import Tree
 from .scene import Scene, to_digraph
 
 #: more leaves than this are not drawn (the picture would be unreadable); the run has no such limit
@@ -30,7 +29,10 @@ BOOK_TREE = ((1, 2), (3, 4))
 
 def tree_scene(rec, tree=BOOK_TREE, names: bool = True) -> Scene:
     """The :class:`~graphrnn.render.scene.Scene` of ``rec`` unrolled over ``tree`` (see :func:`draw_tree`)."""
-    t = Tree.of(tree)
+    if not hasattr(rec, "unroll") or not hasattr(rec, "tree_of"):
+        raise RenderError(f"draw_tree draws a recursive network (graphrnn.zoo.load_tree(...)), not a "
+                          f"{type(rec).__name__}")
+    t = rec.tree_of(tree)
     if t.n_leaves > MAX_DRAWN_LEAVES:
         raise RenderError(f"a tree of {t.n_leaves} leaves is too wide to draw readably (at most "
                           f"{MAX_DRAWN_LEAVES}); draw a subtree, or run it without drawing")
@@ -104,9 +106,6 @@ def draw_tree(rec, tree=BOOK_TREE, names: bool = True) -> graphviz.Digraph:
     networkx tree; ``names=False`` draws the tree's circles unnamed, as printed (when the
     spec has a single tree variable).
     """
-    if not hasattr(rec, "unroll") or not hasattr(rec, "order"):
-        raise RenderError(f"draw_tree draws a recursive network (graphrnn.zoo.load_tree(...)), not a "
-                          f"{type(rec).__name__}")
     return to_digraph(tree_scene(rec, tree, names), name=rec.name)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from .. import engine as E
 from ..errors import DataError
 from ..recurrence.spec import Bin, Call, Name, Num, Ref, Transpose, Unary
-from ..recurrence.tree import Tree, check_data
+from ..recurrence.tree import Tree, TreeRecurrence, check_data
 
 
 @dataclass
@@ -128,6 +128,16 @@ class _Evaluator:
         raise DataError(f"{fn} is not available in a recursive network")
 
 
+class RecursiveNet(TreeRecurrence):
+    """A recursive network that runs: the notation (:class:`~graphrnn.recurrence.tree.TreeRecurrence`)
+    plus :meth:`run` on the engine.  ``graphrnn.zoo.load_tree`` returns one."""
+
+    def run(self, tree, data: dict, params: dict | None = None, backward: bool = True,
+            shift: dict | None = None) -> TreeRun:
+        """Run over ``tree`` (one tree shape for the whole batch); see :func:`run_tree`."""
+        return run_tree(self, tree, data, params if params is not None else self.init_params(), backward, shift)
+
+
 def run_tree(rec, tree, data: dict, params: dict, backward: bool = True, shift: dict | None = None) -> TreeRun:
     """Run ``rec`` over ``tree`` for a batch of trees of that shape; differentiate unless ``backward=False``.
 
@@ -196,11 +206,6 @@ def _shifted(value, key, shift):
     if not shift or key not in shift:
         return value
     return E.add(value, np.asarray(shift[key], dtype=np.float64))
-
-
-def run_tree_shifted(rec, tree, data: dict, params: dict, shift: dict) -> float:
-    """The loss with ``shift[key]`` added to node ``key``'s value (what the node checks perturb)."""
-    return run_tree(rec, tree, data, params, backward=False, shift=shift).loss
 
 
 def run_forest(rec, trees, data: list, params: dict, backward: bool = True) -> TreeRun:

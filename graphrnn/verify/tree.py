@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
-from ..recurrence.tree import Tree
 
 #: central differences use this step; a relative error above TOLERANCE fails
 EPS = 1e-6
@@ -30,7 +29,7 @@ class TreeReport:
     """Every check of :func:`verify_tree`: (what, engine norm, reference norm, relative error, ok)."""
 
     name: str
-    tree: Tree
+    tree: object  # the recurrence's Tree
     rows: list = field(default_factory=list)
 
     @property
@@ -65,7 +64,7 @@ def verify_tree(rec, tree, batch: int = 2, seed: int = 0, eps: float = EPS) -> T
     """Check ``rec``'s gradients over ``tree`` on random data (see the module doc)."""
     if not rec.losses:
         raise DataError(f"{rec.name} has no loss, so there is no gradient to check")
-    t = Tree.of(tree)
+    t = rec.tree_of(tree)
     data = rec.random_inputs(t, batch=batch, seed=seed)
     params = rec.init_params(seed=seed)
     run = rec.run(t, data, params)
@@ -97,16 +96,14 @@ def verify_tree(rec, tree, batch: int = 2, seed: int = 0, eps: float = EPS) -> T
 def _node_checks(rec, t, data, params, run, eps, seed):
     """∇ of each tree node's value along a random direction u: ⟨∇h L, u⟩ against
     (L(h + εu) − L(h − εu)) / 2ε, re-running the tree with that node's value shifted."""
-    from ..runtime.tree import run_tree_shifted
-
     rng = np.random.default_rng(seed + 1)
     for key in sorted(run.node_grads, key=lambda k: (len(k), k)):
         if key not in run.values or run.values[key].ndim != 2:
             continue
         u = rng.standard_normal(run.values[key].shape)
         engine = float(np.sum(run.node_grads[key] * u))
-        up = run_tree_shifted(rec, t, data, params, {key: eps * u})
-        down = run_tree_shifted(rec, t, data, params, {key: -eps * u})
+        up = rec.run(t, data, params, backward=False, shift={key: eps * u}).loss
+        down = rec.run(t, data, params, backward=False, shift={key: -eps * u}).loss
         ref = (up - down) / (2 * eps)
         err = abs(engine - ref) / max(abs(engine), abs(ref), 1e-12)
         yield key, (f"⟨∇{key} L, u⟩", engine, ref, err, err < TOLERANCE or abs(engine - ref) < 1e-9)

@@ -34,8 +34,8 @@ def tree_names() -> list[str]:
 
 def load_tree(arch: str, sizes: dict[str, int] | None = None):
     """A recursive network by name (``"fig10_14"``) or a ``.tree`` spec file by path
-    (a :class:`graphrnn.recurrence.tree.TreeRecurrence`)."""
-    from ..recurrence.tree import TreeRecurrence
+    (a :class:`graphrnn.runtime.tree.RecursiveNet`: the notation, and ``run``)."""
+    from ..runtime.tree import RecursiveNet as TreeRecurrence
 
     if arch in tree_names():
         return TreeRecurrence((HERE / f"{arch}.tree").read_text(encoding="utf-8"), source=f"{arch}.tree",
