@@ -142,3 +142,19 @@ def test_a_shape_mismatch_names_the_equation():
     with pytest.raises(SpecError, match="do not fit") as err:
         TreeRecurrence(GOOD.replace("h[leaf] = tanh(V @ x[leaf])", "h[leaf] = tanh(V @ x[leaf]) + x[leaf]"))
     assert err.value.line == 6
+
+
+def test_docs_recursive_shows_the_zoo_spec_and_its_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "recursive.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
+    spec = next(b for lang, b in blocks if lang == "" and b.startswith("# Fig. 10.14"))
+    assert spec == (Path(gr.zoo.__file__).parent / "fig10_14.tree").read_text(encoding="utf-8")
+    code = next(b for lang, b in blocks if lang == "python")
+    scope: dict = {}
+    exec(compile(code, "docs/recursive.md", "exec"), scope)  # noqa: S102 - our own documentation
+    assert scope["run"].grads["W"].shape == (4, 4) and scope["data"]["x"].shape == (4, 3, 8)
+    rec = scope["rec"]
+    assert rec.tree_of(((1, 2), (3, 4))).depth == 2
