@@ -95,6 +95,28 @@ def draw_teacher_forcing(source, window: int = 2) -> graphviz.Digraph:
     return to_digraph(teacher_forcing_scene(source, window), name=_name(source))
 
 
+def folded_panels_scene(sources, titles=None, mode: str = "teacher") -> Scene:
+    """Several folded drawings side by side, each in its own titled panel (fig. 10.13's (a), (b), (c))."""
+    sources = list(sources)
+    if not sources:
+        raise RenderError("give at least one recurrence to draw")
+    titles = list(titles) if titles is not None else [_name(s) for s in sources]
+    if len(titles) != len(sources):
+        raise RenderError(f"{len(sources)} drawings but {len(titles)} titles")
+    scene = Scene(panels={i: t for i, t in enumerate(titles)})
+    col = 0
+    for i, source in enumerate(sources):
+        folded_scene(source, mode, scene=scene, col=col, panel=i)
+        col = math.ceil(max(n.col for n in scene.nodes.values())) + 2
+    return scene
+
+
+def draw_folded_panels(sources, titles=None, mode: str = "teacher") -> graphviz.Digraph:
+    """Folded drawings side by side, each titled: ``draw_folded_panels([gr.load("fig10_13a"), ...],
+    ["(a)", "(b)", "(c)"])`` is fig. 10.13 as printed."""
+    return to_digraph(folded_panels_scene(sources, titles, mode), name="+".join(_name(s) for s in sources))
+
+
 # ------------------------------------------------------------------------------ figs. 10.7 and 10.8
 
 #: the RNN of fig. 10.8: each y^(t) feeds h^(t+1), which predicts y^(t+1)
@@ -194,5 +216,6 @@ def draw_graphical_models(tau: int = 5, k: int | None = None, rec=None) -> graph
 
 
 __all__ = ["draw_folded", "draw_unfolded", "draw_fold_unfold", "draw_teacher_forcing", "draw_graphical_models",
+           "draw_folded_panels",
            "table_parameters", "SEQUENCE_MODEL"]
 
