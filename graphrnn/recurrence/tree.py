@@ -617,7 +617,7 @@ class TreeRecurrence:
         parameters. Each edge has ``param`` (the weight it passes through, or None) and
         ``side`` (``"left"``/``"right"`` for a child read by its parent).
         """
-        t = Tree.of(tree)
+        t = self.tree_of(tree)
         g = nx.DiGraph(name=self.name, tree=t)
         spec = self.spec
 
@@ -666,7 +666,7 @@ class TreeRecurrence:
 
     def random_inputs(self, tree, batch: int = 1, seed: int = 0, dtype=np.float64) -> dict:
         """Random data for ``batch`` trees of this shape: inputs ``(leaves, rows, batch)``, targets ``(batch,)``."""
-        t = Tree.of(tree)
+        t = self.tree_of(tree)
         rng = np.random.default_rng(seed)
         out = {}
         for n in self.spec.inputs:
@@ -677,8 +677,21 @@ class TreeRecurrence:
         return out
 
     def tree_of(self, tree) -> Tree:
-        """``tree`` (nested pairs, a networkx tree or a :class:`Tree`) as a :class:`Tree`."""
-        return Tree.of(tree)
+        """``tree`` (nested pairs, a networkx tree or a :class:`Tree`) as a :class:`Tree`, checked against
+        the spec: what the root equations read must be defined where the root is (a leaf or a node)."""
+        t = Tree.of(tree)
+        place = "node" if t.internal else "leaf"
+        defined = {(eq.name, eq.place) for eq in self.spec.equations}
+        for eq in self.spec.equations:
+            if eq.place != "root":
+                continue
+            for ref in references(eq.expr):
+                if ref.anchor == "root" and (ref.name, place) not in defined:
+                    raise DataError(f"`{ref.text}` in the equation of {eq.name}: the root of this tree is "
+                                    f"{'an internal node' if t.internal else 'a leaf'}, and {ref.name} is not "
+                                    f"defined there; add `{ref.name}[{place}] = ...` to the spec, or give a tree "
+                                    f"{'of one leaf' if t.internal else 'with internal nodes'}")
+        return t
 
     def __repr__(self) -> str:
         return f"TreeRecurrence({self.name!r}: {len(self.spec.equations)} equations, {self.parameter_count} parameters)"

@@ -31,7 +31,7 @@ import numpy as np
 from .. import engine as E
 from ..errors import DataError
 from ..recurrence.spec import Bin, Call, Name, Num, Ref, Transpose, Unary
-from ..recurrence.tree import Tree, TreeRecurrence, check_data
+from ..recurrence.tree import Tree, TreeRecurrence, check_data  # noqa: F401 (Tree: in TreeRun)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def run_tree(rec, tree, data: dict, params: dict, backward: bool = True, shift: 
     :meth:`~graphrnn.recurrence.tree.TreeRecurrence.init_params` gives them; ``shift``: arrays
     added to the values of some nodes as they are computed (``{"h[1..2]": delta}``, for checks).
     """
-    t = Tree.of(tree)
+    t = rec.tree_of(tree)
     arrays = check_data(rec, t, data)
     missing = [p for p in rec.param_shapes if p not in params]
     if missing:

@@ -132,3 +132,75 @@ def test_a_wrong_parameter_shape_is_a_data_error(rec):
     params["W"] = params["W"][:, :2]
     with pytest.raises(DataError, match=r"W must have shape \(4, 4\)"):
         run_tree(rec, tree, rec.random_inputs(tree), params)
+
+
+GATED = """\
+# a recursive net with a gate at each node and a vector target, to exercise the rest of the notation
+size H = 3, I = 2, Z = 2
+input  x: I
+target z: Z
+hidden h: H
+hidden a: H
+loss   L, M
+h[leaf] = relu(V @ x[leaf] + e) - 0.5 * sigmoid(V @ x[leaf])
+a[node] = sigmoid(bg + G @ h[left] + F @ h[right])
+h[node] = a[node] * tanh(b + U @ h[left] + W @ h[right]) + (1 - a[node]) * h[left] / 2
+o = c + R @ h[root]
+L = mse(o, z)
+M = bce_with_logits(o ** 2 - exp(-o), sigmoid(z))
+"""
+
+
+def test_gates_several_losses_mse_and_bce_match_pytorch():
+    torch = require("torch")
+    from graphrnn.runtime.tree import RecursiveNet
+    rec = RecursiveNet(GATED, name="gated")
+    tree = ((1, (2, 3)), 4)
+    data = rec.random_inputs(tree, batch=3, seed=2)
+    params = rec.init_params(seed=3)
+    run = rec.run(tree, data, params)
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    x, z = torch.tensor(data["x"]), torch.tensor(data["z"])
+
+    def h(t):
+        if not isinstance(t, tuple):
+            v = P["V"] @ x[t - 1]
+            return torch.relu(v + P["e"]) - 0.5 * torch.sigmoid(v)
+        left, right = h(t[0]), h(t[1])
+        a = torch.sigmoid(P["bg"] + P["G"] @ left + P["F"] @ right)
+        return a * torch.tanh(P["b"] + P["U"] @ left + P["W"] @ right) + (1 - a) * left / 2
+    o = P["c"] + P["R"] @ h(tree)
+    L = ((o - z) ** 2).mean(dim=0).sum()  # the mean over a column's entries, summed over the batch
+    M = torch.nn.functional.binary_cross_entropy_with_logits(o ** 2 - torch.exp(-o), torch.sigmoid(z),
+                                                             reduction="sum")
+    (L + M).backward()
+    assert run.loss == pytest.approx((L + M).item(), rel=1e-12)
+    assert run.values["L"] == pytest.approx(L.item(), rel=1e-12)
+    for k in P:
+        np.testing.assert_allclose(run.grads[k], P[k].grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=k)
+    assert verify_tree(rec, tree, batch=2).ok
+
+
+def test_a_root_that_reads_what_its_place_does_not_define_is_a_data_error():
+    from graphrnn.runtime.tree import RecursiveNet
+    rec = RecursiveNet(GATED.replace("o = c + R @ h[root]", "o = c + R @ a[root]"), name="gated")
+    with pytest.raises(DataError, match=r"root of this tree is a leaf.*a\[leaf\]"):
+        rec.run(1, {"x": np.zeros((1, 2, 1)), "z": np.zeros((2, 1))})
+    assert rec.run((1, 2), rec.random_inputs((1, 2))).loss is not None
+
+
+def test_verify_catches_a_gradient_one_percent_wrong(rec, monkeypatch):
+    from graphrnn.runtime.tree import RecursiveNet
+    honest = RecursiveNet.run
+
+    def skewed(self, *args, **kw):
+        out = honest(self, *args, **kw)
+        if out.grads:
+            out.grads["W"] = out.grads["W"] * 1.01
+        return out
+    monkeypatch.setattr(RecursiveNet, "run", skewed)
+    report = verify_tree(rec, ((1, 2), (3, 4)))
+    assert not report.ok
+    failed = [r[0] for r in report.rows if not r[4]]
+    assert failed == ["∇W L (central differences)", "Σ_nodes ∇W^(node) L (3 copies)"]
+    assert "2 FAILED" in report.text()
