@@ -105,6 +105,8 @@ def no_gradient_message(run, source: str, target: str) -> str:
         if fed:
             v, delay = fed[0]
             state = f"{v}[{t + delay}]" if t is not None else f"{v}[1]"
+        elif getattr(getattr(rec, "spec", None), "states", None):  # a target read by a loss only: the state
+            state = f"{next(iter(rec.spec.states))}[{t if t is not None and t > 0 else 1}]"
         ask = " or ".join(p for p in (f"a parameter {var} feeds ({', '.join(params)})" if params else "",
                                       f"a state ({state})" if state else "") if p) or "a parameter or a state"
         example = f" e.g. --grad-path '{source}:{state}'" if state else ""

@@ -9,6 +9,10 @@ random direction, by perturbing that node alone and re-running the nodes above i
 >>> report = verify_tree(gr.zoo.load_tree("fig10_14"), ((1, 2), (3, 4)), batch=2)
 >>> report.ok, report.worst < 1e-6
 (True, True)
+
+From the command line (the report, exit code 1 if a check fails)::
+
+    python -m graphrnn.verify.tree fig10_14 --tree '(((1, 2), 3), (4, 5))' --batch 3
 """
 
 from __future__ import annotations
@@ -107,3 +111,36 @@ def _node_checks(rec, t, data, params, run, eps, seed):
         ref = (up - down) / (2 * eps)
         err = abs(engine - ref) / max(abs(engine), abs(ref), 1e-12)
         yield key, (f"⟨∇{key} L, u⟩", engine, ref, err, err < TOLERANCE or abs(engine - ref) < 1e-9)
+
+
+def main(argv=None) -> int:
+    """``python -m graphrnn.verify.tree ARCH [--tree TREE] [--batch B] [--seed S]``: print the report."""
+    import argparse
+    import ast
+
+    from .. import zoo
+    from ..errors import GraphrnnError
+
+    parser = argparse.ArgumentParser(prog="python -m graphrnn.verify.tree",
+                                     description="check a recursive network's gradients (fig. 10.14)")
+    parser.add_argument("arch", help="a recursive network of the zoo (fig10_14) or a .tree spec file")
+    parser.add_argument("--tree", default="((1, 2), (3, 4))", help="nested pairs of leaf numbers")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        tree = ast.literal_eval(args.tree)  # a literal only: nothing is evaluated
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        print(f"error: --tree takes nested pairs of leaf numbers, e.g. '((1, 2), (3, 4))'; got {args.tree!r}")
+        return 2
+    try:
+        report = verify_tree(zoo.load_tree(args.arch), tree, batch=args.batch, seed=args.seed)
+    except GraphrnnError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

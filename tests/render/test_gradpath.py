@@ -138,7 +138,7 @@ def test_a_level_that_does_not_exist_is_a_render_error(run):
 @pytest.mark.parametrize("target,level,says", [
     ("x[1]", "variable", ["x[1] is data (`input x`)", "no gradient", "(U)", "h[1]", "'L[3]:h[1]'"]),
     ("x^(2)", "variable", ["x[2] is data", "h[2]"]),
-    ("y[1]", "variable", ["y[1] is data (`target y`)", "no gradient"]),
+    ("y[1]", "variable", ["y[1] is data (`target y`)", "no gradient", "a state (h[1])"]),
     ("y[1]", "op", ["y[1] is data (`target y`)"]),
     ("h[0]", "variable", ["initial value of h", "= learned"]),
 ])

@@ -204,3 +204,13 @@ def test_verify_catches_a_gradient_one_percent_wrong(rec, monkeypatch):
     failed = [r[0] for r in report.rows if not r[4]]
     assert failed == ["∇W L (central differences)", "Σ_nodes ∇W^(node) L (3 copies)"]
     assert "2 FAILED" in report.text()
+
+
+def test_the_verify_module_runs_from_the_command_line(capsys):
+    from graphrnn.verify.tree import main
+    assert main(["fig10_14", "--tree", "(((1, 2), 3), (4, 5))", "--batch", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "fig10_14 over the tree (((1, 2), 3), (4, 5)) (5 leaves, depth 3)" in out and "all passed" in out
+    assert main(["fig10_14", "--tree", "((1, 2), (3"]) == 2
+    assert "nested pairs" in capsys.readouterr().out
+    assert main(["nothere"]) == 2
