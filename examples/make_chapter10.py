@@ -808,6 +808,13 @@ for name in ("fig10_3", "fig10_13a", "fig10_13b", "fig10_13c"):
 Table(["spec", "parameters", f"shortest path h(1) → h({tau13})", f"shortest path x(1) → L({tau13})"], rows13)
 """),
     md(r"""
+After a run, the gradient of $L^{(4)}$ flows back to $h^{(1)}$ along both kinds of path of (c) at every step, each
+edge drawn as wide as the gradient it carries:
+"""),
+    code(r"""
+figure("grad_skip")
+""", gallery="grad_skip"),
+    md(r"""
 The derivation shows the two paths in (c): $\nabla_{h^{(t)}} L$ collects a term through $m^{(t)}$ (the deep
 transition) and one through $S$ (the skip), besides the output's:
 """),

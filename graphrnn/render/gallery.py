@@ -101,6 +101,12 @@ PICTURES = [
             "The skip h<sup>(<i>t</i>)</sup> →S→ h<sup>(<i>t</i>+1)</sup> gives back a path of one layer "
             "between steps, beside the deep one through m.",
             lambda: draw_fold_unfold(zoo.load("fig10_13c")), "graphrnn render fig10_13c --both -o fig10_13c.svg"),
+    Picture("grad_skip", "Gradient path in fig. 10.13c: the deep transition and the skip",
+            "After a run of fig. 10.13c: the gradient of L<sup>(4)</sup> reaches h<sup>(1)</sup> along two kinds "
+            "of path at every step, through m (Wm, then W: two layers) and through the skip S (one layer). "
+            "Each edge is as wide as the gradient it carries back.",
+            lambda: draw_grad_path(_run("fig10_13c", 4), "L[4]", "h[1]"),
+            "graphrnn render fig10_13c --unrolled --steps 4 --grad-path 'L[4]:h[1]' -o grad_skip.svg"),
     Picture("fig10_14", "Fig. 10.14 — a recursive network (§10.6)",
             "The book's tree, bottom to top: each x<sup>(<i>i</i>)</sup> enters its leaf through V; each "
             "internal circle reads its left child through U and its right child through W; the root feeds o, "
