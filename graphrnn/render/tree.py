@@ -63,10 +63,10 @@ def tree_scene(rec, tree=BOOK_TREE, names: bool = True) -> Scene:
             nodes[key] = scene.add("variable", name=var, sup=str(t.leaf_input[at]), kind="input", row=0,
                                    col=col[at])
         elif var in tree_vars and at != "root":
-            node = scene.add("variable", name=var, sup=_sup(at), kind="computed", row=row_of(var, at), col=col[at])
+            node = scene.add("variable", name=var, sup=at, kind="computed", row=row_of(var, at), col=col[at])
             if unnamed:
                 node.html = "<>"
-                node.attrs["tooltip"] = f"{var}^({_sup(at)})"
+                node.attrs["tooltip"] = f"{var}^({at})"
             nodes[key] = node
     # the root's variables above the tree, each one row above what it reads; targets beside
     level: dict = {}
@@ -93,10 +93,6 @@ def tree_scene(rec, tree=BOOK_TREE, names: bool = True) -> Scene:
             nodes[u].col == nodes[v].col and nodes[u].row < nodes[v].row) else 1
     scene.info.update(leaves=t.n_leaves, depth=t.depth, tree=t.nested, parameters=rec.parameter_count)
     return scene
-
-
-def _sup(at: str) -> str:
-    return at
 
 
 def draw_tree(rec, tree=BOOK_TREE, names: bool = True) -> graphviz.Digraph:

@@ -31,7 +31,7 @@ import numpy as np
 from .. import engine as E
 from ..errors import DataError
 from ..recurrence.spec import Bin, Call, Name, Num, Ref, Transpose, Unary
-from ..recurrence.tree import Tree, TreeRecurrence, check_data  # noqa: F401 (Tree: in TreeRun)
+from ..recurrence.tree import Tree, TreeRecurrence, check_data
 
 
 @dataclass
