@@ -1,4 +1,4 @@
-"""Build and execute ``examples/chapter10.ipynb``: §10.1–10.2.4 of *Deep Learning*, drawn and checked by graphrnn.
+"""Build and execute ``examples/chapter10.ipynb``: §10.1–10.6 of *Deep Learning*, drawn and checked by graphrnn.
 
     python examples/make_chapter10.py            # build, run top to bottom, write chapter10.ipynb with its outputs
     python examples/make_chapter10.py --no-run   # write the cells only (no outputs)
@@ -42,11 +42,11 @@ def code(text: str, gallery: str | None = None):
 
 INTRO = [
     md(r"""
-# Chapter 10, §10.1–10.2.4 — drawn and checked by graphrnn
+# Chapter 10, §10.1–10.6 — drawn and checked by graphrnn
 
 These are study notes on the first part of chapter 10 of Goodfellow, Bengio and Courville's *Deep Learning*
-("Sequence Modeling: Recurrent and Recursive Nets"), from unfolding a computational graph (§10.1) to conditioning
-an RNN on a context (§10.2.4). Nothing here is a pasted image. Each figure is drawn by graphrnn from a spec, a few
+("Sequence Modeling: Recurrent and Recursive Nets"), from unfolding a computational graph (§10.1) to deep
+recurrent networks (§10.5) and recursive networks over trees (§10.6). Nothing here is a pasted image. Each figure is drawn by graphrnn from a spec, a few
 lines of text in the book's own notation, and each derivation is computed and compared with what the engine
 produces.
 
@@ -729,13 +729,178 @@ Table(["t", "y(t) before → after", "max |Δh(t)|"],
         f"{np.abs(a.values[f'h[{t}]'] - b_.values[f'h[{t}]']).max():.3g}"] for t in range(1, 6)])
 """),
     md(r"""
-That is the end of §10.2. The gallery (`visualizations/`) also draws the bidirectional RNN of §10.3
-(fig. 10.11), a 10,000-step unroll drawn as a window, and the op-level graphs. Running
-`graphrnn verify ARCH` checks back-propagation through time in the same way for any spec in the zoo.
+That is the end of §10.2. Running `graphrnn verify ARCH` checks back-propagation through time in the same way for
+any spec in the zoo.
 """),
 ]
 
-CELLS = INTRO + S10_1 + S10_2 + S10_2_1 + S10_2_2 + S10_2_3 + S10_2_4
+S10_3 = [
+    md(r"""
+## 10.3 Bidirectional RNNs
+
+In **fig. 10.11** one state, $h$, runs forward in time and another, $g$, runs backward: $g^{(t)}$ reads
+$g^{(t+1)}$, and `state g: G = zero` sets $g^{(\tau+1)} = 0$. The output $o^{(t)}$ reads both, so it can depend on the
+whole input sequence, past and future.
+"""),
+    code(r"""
+show_spec("fig10_11")
+figure("fig10_11")
+""", gallery="fig10_11"),
+    md(r"""
+Changing only the last input $x^{(\tau)}$ moves $g$ at every step, and $h$ only at the last one:
+"""),
+    code(r"""
+rec11 = gr.load("fig10_11")
+d11 = rec11.random_inputs(5, batch=1, seed=0)
+th11 = rec11.init_params(seed=0)
+moved = {k: v.copy() for k, v in d11.items()}
+moved["x"][-1] += 1.0                                               # x(5) only
+a11, b11 = rec11.run(d11, th11), rec11.run(moved, th11)
+Table(["t", "max |Δh(t)|", "max |Δg(t)|"],
+      [[t, f"{np.abs(a11.values[f'h[{t}]'] - b11.values[f'h[{t}]']).max():.3g}",
+        f"{np.abs(a11.values[f'g[{t}]'] - b11.values[f'g[{t}]']).max():.3g}"] for t in range(1, 6)])
+"""),
+]
+
+#: §10.4, the encoder–decoder (fig. 10.12): its cells go here, between §10.3 and §10.5
+S10_4: list = []
+
+S10_5 = [
+    md(r"""
+## 10.5 Deep recurrent networks
+
+Fig. 10.3 has three blocks of parameters: input to hidden ($U$), hidden to hidden ($W$) and hidden to output
+($V$), each a single affine map followed by a nonlinearity. **Fig. 10.13** (after Pascanu et al., 2014a) shows
+three ways to make them deeper. (a) The state is split into two recurrent layers, $h$ over $x$ and $z$ over $h$,
+and each has its own loop. (b) Each block becomes a small MLP: $x \to p \to h$, $h \to m \to ■ \to h$ and
+$h \to q \to o$. The book leaves these extra circles unnamed; a spec has to name them, so they are $p$, $m$, $q$
+here. (c) As (b), plus a skip connection $h \to ■ \to h$ through $S$.
+"""),
+    code(r"""
+figure("fig10_13")
+""", gallery="fig10_13"),
+    code(r"""
+for name in ("fig10_13a", "fig10_13b", "fig10_13c"):
+    show_spec(name)
+    print()
+"""),
+    md(r"""
+Unfolded, (b) takes two layers to go from one state to the next, $h^{(t)} \xrightarrow{W_m} m^{(t)}
+\xrightarrow{W} h^{(t+1)}$. The book notes that this lengthens the shortest path between steps, and that the skip
+of (c) shortens it again:
+"""),
+    code(r"""
+figure("fig10_13b")
+""", gallery="fig10_13b"),
+    code(r"""
+figure("fig10_13c")
+""", gallery="fig10_13c"),
+    code(r"""
+import networkx as nx
+
+tau13 = 6
+rows13 = []
+for name in ("fig10_3", "fig10_13a", "fig10_13b", "fig10_13c"):
+    rec = gr.load(name)
+    g = rec.unroll(tau13)
+    rows13.append([name, rec.parameter_count, nx.shortest_path_length(g, "h[1]", f"h[{tau13}]"),
+                   nx.shortest_path_length(g, "x[1]", f"L[{tau13}]")])
+Table(["spec", "parameters", f"shortest path h(1) → h({tau13})", f"shortest path x(1) → L({tau13})"], rows13)
+"""),
+    md(r"""
+After a run, the gradient of $L^{(4)}$ flows back to $h^{(1)}$ along both kinds of path of (c) at every step, each
+edge drawn as wide as the gradient it carries:
+"""),
+    code(r"""
+figure("grad_skip")
+""", gallery="grad_skip"),
+    md(r"""
+The derivation shows the two paths in (c): $\nabla_{h^{(t)}} L$ collects a term through $m^{(t)}$ (the deep
+transition) and one through $S$ (the skip), besides the output's:
+"""),
+    code(r"""
+d13c = gr.derive("fig10_13c")
+print(next(line for line in d13c.text().splitlines() if "∇h(t) L =" in line).strip())
+"""),
+    md(r"""
+Each variant passes the same checks as fig. 10.3. The engine is compared with the derived equations and with
+central differences, at every step and for every parameter:
+"""),
+    code(r"""
+for name in ("fig10_13a", "fig10_13b", "fig10_13c"):
+    report = gr.verify.verify(name, steps=4, batch=2)
+    print(f"{name}: {str(report).strip().splitlines()[-1]}")
+"""),
+]
+
+S10_6 = [
+    md(r"""
+## 10.6 Recursive neural networks
+
+A recursive network shares its weights across the nodes of a tree, not the steps of a chain. In **fig. 10.14**
+each input $x^{(i)}$ enters a leaf through $V$, each internal node combines its left child through $U$ and its
+right child through $W$, and the root gives one output $o$ for the whole sequence. The spec uses the recurrence
+notation with places in the tree in place of steps ([docs/recursive.md](../docs/recursive.md)): `h[leaf]`,
+`h[node]`, `h[left]`, `h[right]`, `h[root]`. Read aloud: *at each node, h is tanh of b plus U times h at the left
+child plus W times h at the right child*.
+"""),
+    code(r"""
+rec14 = zoo.load_tree("fig10_14")
+print(rec14.spec.text.rstrip())
+figure("fig10_14")
+""", gallery="fig10_14"),
+    md(r"""
+The tree is data. Nested pairs such as `((1, 2), (3, 4))` give it, and so does a networkx tree (a parse tree,
+say). A batch holds trees of the same shape side by side, as columns. Every node that uses a parameter has its
+own dummy copy, as each step does in §10.2.2, and the copies' gradients add up to the parameter's gradient:
+"""),
+    code(r"""
+tree14 = ((1, 2), (3, 4))
+d14 = rec14.random_inputs(tree14, batch=8, seed=0)
+r14 = rec14.run(tree14, d14, rec14.init_params(seed=0))
+print(r14)
+print("x:", d14["x"].shape, " (leaves, rows, batch);  y:", d14["y"].shape)
+Table(["node", "‖∇U(node) L‖", "‖∇W(node) L‖"],
+      [[k, f"{np.linalg.norm(r14.copy_grads['U'][k]):.4f}", f"{np.linalg.norm(r14.copy_grads['W'][k]):.4f}"]
+       for k in sorted(r14.copy_grads["U"])]
+      + [["Σ = ∇ L", f"{np.linalg.norm(r14.grads['U']):.4f}", f"{np.linalg.norm(r14.grads['W']):.4f}"]])
+"""),
+    code(r"""
+from graphrnn.verify.tree import verify_tree
+
+print(verify_tree(rec14, tree14, batch=2).text().splitlines()[-1])
+"""),
+    md(r"""
+The book's argument for trees is depth. A chain over $\tau$ inputs is $\tau - 1$ nodes deep, and a balanced tree
+is about $\log_2 \tau$ deep, so a gradient crosses far fewer nonlinearities. The parameter count is the same for
+every tree:
+"""),
+    code(r"""
+def chain(n):
+    t = 1
+    for i in range(2, n + 1):
+        t = (t, i)
+    return t
+
+
+def balanced(lo, hi):
+    return lo if lo == hi else (balanced(lo, (lo + hi) // 2), balanced((lo + hi) // 2 + 1, hi))
+
+
+Table(["τ", "depth as a chain", "depth balanced", "parameters"],
+      [[n, rec14.tree_of(chain(n)).depth, rec14.tree_of(balanced(1, n)).depth, rec14.parameter_count]
+       for n in (4, 16, 64, 256)])
+"""),
+    md(r"""
+The tree can also come from the data (the book mentions parse trees). Here is the same spec over an unbalanced
+tree of six leaves, each circle named with the leaves it spans:
+"""),
+    code(r"""
+figure("fig10_14_tree")
+""", gallery="fig10_14_tree"),
+]
+
+CELLS = INTRO + S10_1 + S10_2 + S10_2_1 + S10_2_2 + S10_2_3 + S10_2_4 + S10_3 + S10_4 + S10_5 + S10_6
 
 
 # ------------------------------------------------------------------------------------------ build and run

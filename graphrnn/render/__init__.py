@@ -6,7 +6,8 @@ Variable level, as chapter 10 draws them:
 * :func:`draw_unfolded` — one column per step, ``h^(...)`` at the ends, a window for long unrolls;
 * :func:`draw_fold_unfold` — both, joined by an arrow labelled "Unfold" (figs. 10.2, 10.3);
 * :func:`draw_teacher_forcing` — fig. 10.6's pair, train time and test time;
-* :func:`draw_graphical_models` — figs. 10.7 and 10.8 with their parameter counts.
+* :func:`draw_graphical_models` — figs. 10.7 and 10.8 with their parameter counts;
+* :func:`draw_tree` — a recursive network unrolled over a tree, bottom to top (fig. 10.14).
 
 After a run:
 
@@ -32,9 +33,10 @@ from .gradpath import draw_grad_path
 from .ops import draw_ops
 from .output import FORMATS, Drawing, dot_available, save
 from .scene import Scene
+from .tree import draw_tree
 
 __all__ = [
     "draw_folded", "draw_unfolded", "draw_fold_unfold", "draw_teacher_forcing", "draw_graphical_models",
     "draw_ops", "draw_grad_path", "save", "Drawing", "Scene", "FORMATS", "dot_available", "variable_flow",
-    "table_parameters", "SEQUENCE_MODEL",
+    "table_parameters", "SEQUENCE_MODEL", "draw_tree",
 ]

@@ -11,6 +11,7 @@ examples:
   graphrnn render fig10_6 --teacher-forcing -o fig10_6.pdf
   graphrnn render fig10_3 --unrolled --steps 3 --level op -o ops.svg
   graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=0.5 -o vanishing.png
+  graphrnn render fig10_14 --unrolled --tree '(((1, 2), 3), (4, 5))' -o tree.svg
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=2, help="sequences in the random batch of a run")
     parser.add_argument("--scale", action="append", metavar="PARAM=FACTOR",
                         help="multiply a parameter of the run, e.g. --scale W=0.5 (vanishing) or W=3 (repeatable)")
+    parser.add_argument("--tree", metavar="TREE",
+                        help="a recursive network (fig10_14, a .tree spec) is unrolled over this tree: nested pairs "
+                             "of leaf numbers, e.g. '((1, 2), (3, 4))' (the default, as printed)")
+    parser.add_argument("--unnamed", action="store_true",
+                        help="with a tree: leave the tree's circles unnamed, as fig. 10.14 prints them")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help=f"where to write the drawing ({', '.join(FORMATS)})")
 
@@ -84,8 +90,45 @@ def make_run(rec, steps, mode="teacher", seed=0, batch=2, scales=None):
     return rec.run(rec.random_inputs(steps, batch=batch, seed=seed), params=params, T=steps, mode=mode)
 
 
+def _is_tree(arch: str) -> bool:
+    from .. import zoo
+    return arch in zoo.tree_names() or str(arch).endswith(".tree")
+
+
+def parse_tree(text: str):
+    """``'((1, 2), (3, 4))'`` -> nested tuples (read as a Python literal, nothing evaluated)."""
+    import ast
+    try:
+        tree = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise RenderError(f"--tree takes nested pairs of leaf numbers, e.g. '((1, 2), (3, 4))'; got {text!r}") \
+            from None
+    return tree
+
+
+def build_tree(args):
+    """The drawing of a recursive network (fig. 10.14)."""
+    from .. import zoo
+    from ..cli import _sizes
+    from .tree import BOOK_TREE, draw_tree
+
+    if not args.unrolled:
+        raise RenderError(f"{args.arch} is a recursive network: it has no folded drawing or time steps; draw it "
+                          f"unrolled over a tree with --unrolled (and --tree)")
+    if args.steps or args.window or args.start or args.grad_path or args.level != "variable" or args.scale:
+        raise RenderError("a recursive network is drawn over a tree (--tree), not over steps: --steps, --window, "
+                          "--start, --grad-path, --level op and --scale are for recurrences")
+    rec = zoo.load_tree(args.arch, sizes=_sizes(args.size))
+    return draw_tree(rec, parse_tree(args.tree) if args.tree else BOOK_TREE, names=not args.unnamed)
+
+
 def build(args):
     """The drawing the arguments ask for."""
+    if _is_tree(args.arch):
+        return build_tree(args)
+    if args.tree or args.unnamed:
+        raise RenderError(f"--tree and --unnamed are for recursive networks (fig10_14, a .tree spec); "
+                          f"{args.arch} unrolls in time")
     rec = load_arch(args)
     needs_run = args.level == "op" or args.grad_path
     if needs_run:

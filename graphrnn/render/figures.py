@@ -23,7 +23,7 @@ from ..errors import RenderError
 from . import style
 from .folded import folded_scene, rows, variable_graph
 from .scene import Scene, to_digraph
-from .unfolded import unfolded_scene
+from .unfolded import Placement, unfolded_scene
 
 
 def _name(source) -> str:
@@ -50,7 +50,7 @@ def draw_unfolded(source, steps: int | None = None, window: int | None = None, m
     (``window`` steps in all, 6 by default beyond T = 8); ``start`` shows the
     ``window`` steps from ``start`` on, with continuations at the cut ends.
     """
-    scene = unfolded_scene(source, steps, window, mode, start, continuations=continuations)
+    scene = unfolded_scene(source, steps, window, mode, start, place=Placement(continuations=continuations))
     return to_digraph(scene, name=_name(source))
 
 
@@ -65,7 +65,7 @@ def fold_unfold_scene(source, steps=None, window=None, mode: str = "teacher", st
     b = scene.add("arrow", name="", row=at, col=width - 1 + 1.2)
     scene.connect(a, b, label=f"<<FONT POINT-SIZE=\"{style.FONT_SIZE}\">Unfold</FONT>>",
                   attrs={"penwidth": "1.4", "arrowsize": "0.9", "minlen": "2"})
-    unfolded_scene(source, steps, window, mode, start, scene=scene, col0=width + 1)
+    unfolded_scene(source, steps, window, mode, start, scene=scene, place=Placement(col0=width + 1))
     return scene
 
 
@@ -77,10 +77,10 @@ def draw_fold_unfold(source, steps: int | None = None, window: int | None = None
 
 def teacher_forcing_scene(source, window: int = 2) -> Scene:
     scene = Scene(panels={0: "Train time", 1: "Test time"})
-    unfolded_scene(source, None, window, "teacher", scene=scene, panel=0, continuations=False)
+    unfolded_scene(source, None, window, "teacher", scene=scene, place=Placement(panel=0, continuations=False))
     width = int(max(n.col for n in scene.nodes.values())) + 1
-    unfolded_scene(source, None, window, "free", scene=scene, panel=1, col0=width + 1, continuations=False,
-                   drop=("loss", "target"))
+    unfolded_scene(source, None, window, "free", scene=scene,
+                   place=Placement(col0=width + 1, panel=1, continuations=False, drop=("loss", "target")))
     return scene
 
 
@@ -93,6 +93,28 @@ def draw_teacher_forcing(source, window: int = 2) -> graphviz.Digraph:
         raise RenderError(f"{_name(source)} feeds no output back (no `feedback` line), so train and test time "
                           f"are the same graph; teacher forcing needs e.g. `feedback y[t] = argmax(o[t])`")
     return to_digraph(teacher_forcing_scene(source, window), name=_name(source))
+
+
+def folded_panels_scene(sources, titles=None, mode: str = "teacher") -> Scene:
+    """Several folded drawings side by side, each in its own titled panel (fig. 10.13's (a), (b), (c))."""
+    sources = list(sources)
+    if not sources:
+        raise RenderError("give at least one recurrence to draw")
+    titles = list(titles) if titles is not None else [_name(s) for s in sources]
+    if len(titles) != len(sources):
+        raise RenderError(f"{len(sources)} drawings but {len(titles)} titles")
+    scene = Scene(panels={i: t for i, t in enumerate(titles)})
+    col = 0
+    for i, source in enumerate(sources):
+        folded_scene(source, mode, scene=scene, col=col, panel=i)
+        col = math.ceil(max(n.col for n in scene.nodes.values())) + 2
+    return scene
+
+
+def draw_folded_panels(sources, titles=None, mode: str = "teacher") -> graphviz.Digraph:
+    """Folded drawings side by side, each titled: ``draw_folded_panels([gr.load("fig10_13a"), ...],
+    ["(a)", "(b)", "(c)"])`` is fig. 10.13 as printed."""
+    return to_digraph(folded_panels_scene(sources, titles, mode), name="+".join(_name(s) for s in sources))
 
 
 # ------------------------------------------------------------------------------ figs. 10.7 and 10.8
@@ -194,5 +216,6 @@ def draw_graphical_models(tau: int = 5, k: int | None = None, rec=None) -> graph
 
 
 __all__ = ["draw_folded", "draw_unfolded", "draw_fold_unfold", "draw_teacher_forcing", "draw_graphical_models",
+           "draw_folded_panels",
            "table_parameters", "SEQUENCE_MODEL"]
 

@@ -1,4 +1,4 @@
-"""Regenerate the gallery: the book's figures 10.2–10.11 redrawn from the zoo, and gradient paths.
+"""Regenerate the gallery: the book's figures 10.2–10.14 redrawn from the zoo, and gradient paths.
 
 Run from the repository's root::
 
@@ -19,10 +19,13 @@ from typing import Callable
 
 from .. import zoo
 from .command import make_run
-from .figures import draw_fold_unfold, draw_graphical_models, draw_teacher_forcing, draw_unfolded
+from .figures import (
+    draw_fold_unfold, draw_folded_panels, draw_graphical_models, draw_teacher_forcing, draw_unfolded,
+)
 from .gradpath import draw_grad_path
 from .ops import draw_ops
 from .output import save
+from .tree import draw_tree
 
 
 @dataclass
@@ -78,6 +81,44 @@ PICTURES = [
             "h runs forward in time, g backward (g<sup>(<i>t</i>+1)</sup> → g<sup>(<i>t</i>)</sup>); "
             "o<sup>(<i>t</i>)</sup> sees both.",
             lambda: draw_unfolded(zoo.load("fig10_11")), "graphrnn render fig10_11 --unrolled -o fig10_11.svg"),
+    Picture("fig10_13", "Fig. 10.13 — three ways to make an RNN deep (§10.5)",
+            "Folded, as printed. (a) The state in two recurrent layers, h over x and z over h, each with its own "
+            "loop. (b) An MLP layer in each part: input to hidden (p), hidden to hidden (m, the transition goes "
+            "h → m → ■ → h) and hidden to output (q). (c) As (b), plus a skip h → ■ → h through S beside the deep "
+            "transition. The book leaves the MLP circles unnamed; the specs name them p, m, q.",
+            lambda: draw_folded_panels([zoo.load(n) for n in ("fig10_13a", "fig10_13b", "fig10_13c")],
+                                       ["(a)", "(b)", "(c)"])),
+    Picture("fig10_13a", "Fig. 10.13a — stacked recurrent layers",
+            "Unfolded, each layer is a chain of its own: h<sup>(<i>t</i>−1)</sup> →W→ h<sup>(<i>t</i>)</sup> "
+            "and z<sup>(<i>t</i>−1)</sup> →Wz→ z<sup>(<i>t</i>)</sup>, and z<sup>(<i>t</i>)</sup> reads "
+            "h<sup>(<i>t</i>)</sup> of the same step through Uz.",
+            lambda: draw_fold_unfold(zoo.load("fig10_13a")), "graphrnn render fig10_13a --both -o fig10_13a.svg"),
+    Picture("fig10_13b", "Fig. 10.13b — deeper input, transition and output",
+            "From one state to the next takes two layers, h<sup>(<i>t</i>)</sup> →Wm→ m<sup>(<i>t</i>)</sup> "
+            "→W→ h<sup>(<i>t</i>+1)</sup>: the path between steps is twice as long as in fig. 10.3.",
+            lambda: draw_fold_unfold(zoo.load("fig10_13b")), "graphrnn render fig10_13b --both -o fig10_13b.svg"),
+    Picture("fig10_13c", "Fig. 10.13c — the deep transition with a skip connection",
+            "The skip h<sup>(<i>t</i>)</sup> →S→ h<sup>(<i>t</i>+1)</sup> gives back a path of one layer "
+            "between steps, beside the deep one through m.",
+            lambda: draw_fold_unfold(zoo.load("fig10_13c")), "graphrnn render fig10_13c --both -o fig10_13c.svg"),
+    Picture("grad_skip", "Gradient path in fig. 10.13c: the deep transition and the skip",
+            "After a run of fig. 10.13c: the gradient of L<sup>(4)</sup> reaches h<sup>(1)</sup> along two kinds "
+            "of path at every step, through m (Wm, then W: two layers) and through the skip S (one layer). "
+            "Each edge is as wide as the gradient it carries back.",
+            lambda: draw_grad_path(_run("fig10_13c", 4), "L[4]", "h[1]"),
+            "graphrnn render fig10_13c --unrolled --steps 4 --grad-path 'L[4]:h[1]' -o grad_skip.svg"),
+    Picture("fig10_14", "Fig. 10.14 — a recursive network (§10.6)",
+            "The book's tree, bottom to top: each x<sup>(<i>i</i>)</sup> enters its leaf through V; each "
+            "internal circle reads its left child through U and its right child through W; the root feeds o, "
+            "and o and y feed L. One U, V, W at every node. The tree's circles are unnamed, as printed.",
+            lambda: draw_tree(zoo.load_tree("fig10_14"), names=False),
+            "graphrnn render fig10_14 --unrolled --unnamed -o fig10_14.svg"),
+    Picture("fig10_14_tree", "A recursive network over a tree given by the data",
+            "The same spec over an unbalanced tree of six leaves (a parse tree, say); each circle is named with "
+            "the leaves it spans, h<sup>(1..3)</sup> over x<sup>(1)</sup>…x<sup>(3)</sup>. Depth 3 for six "
+            "inputs, where a chain would need five steps.",
+            lambda: draw_tree(zoo.load_tree("fig10_14"), (((1, 2), 3), (4, (5, 6)))),
+            "graphrnn render fig10_14 --unrolled --tree '(((1, 2), 3), (4, (5, 6)))' -o fig10_14_tree.svg"),
     Picture("long_unroll", "A long unroll as a window: T = 10,000",
             "The first and last three steps around an ellipsis; the drawing is as small (and as fast) as T = 6.",
             lambda: draw_unfolded(zoo.load("fig10_3"), steps=10_000, window=6),

@@ -78,16 +78,67 @@ def _book(key: str) -> str:
     return f"<I>{style.text(var)}</I>" + (style.step_sup(t) if t is not None else "")
 
 
+def no_gradient_message(run, source: str, target: str) -> str:
+    """Why no gradient of ``source`` reaches ``target``, naming the variable and what to ask for instead.
+
+    Data (an ``input``, a ``target``) is given, not computed from parameters: it has no
+    gradient, so the message says so and suggests a parameter or a state the data feeds.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.load("fig10_3")
+    >>> run = rec.run(rec.random_inputs(3, seed=0), params=rec.init_params(seed=0))
+    >>> print(no_gradient_message(run, "L[3]", "x[1]"))  # doctest: +NORMALIZE_WHITESPACE
+    x[1] is data (`input x`): data nodes have no gradient, since nothing is learned from them. Ask for a
+    parameter x feeds (U) or a state (h[1]), e.g. --grad-path 'L[3]:h[1]'
+    """
+    rec = run.rec
+    var, t, what = parse_key(target)
+    info = getattr(rec, "variables", {}).get(var)
+    kind = getattr(info, "kind", None)
+    if kind in ("input", "context", "target"):
+        g = rec.folded_graph()
+        losses = set(getattr(getattr(rec, "spec", None), "losses", None) or ["L"])
+        params = sorted({d.get("param") for _, _, d in g.out_edges(var, data=True) if d.get("param")})
+        fed = sorted(((v, int(d.get("delay", 0) or 0)) for _, v, d in g.out_edges(var, data=True)
+                      if v != var and v not in losses and g.nodes[v].get("kind") == "computed"), key=str)
+        state = None
+        if fed:
+            v, delay = fed[0]
+            state = f"{v}[{t + delay}]" if t is not None else f"{v}[1]"
+        elif getattr(getattr(rec, "spec", None), "states", None):  # a target read by a loss only: the state
+            state = f"{next(iter(rec.spec.states))}[{t if t is not None and t > 0 else 1}]"
+        ask = " or ".join(p for p in (f"a parameter {var} feeds ({', '.join(params)})" if params else "",
+                                      f"a state ({state})" if state else "") if p) or "a parameter or a state"
+        example = f" e.g. --grad-path '{source}:{state}'" if state else ""
+        return (f"{target} is data (`{kind} {var}`): data nodes have no gradient, since nothing is learned from "
+                f"them. Ask for {ask},{example}").rstrip(",")
+    if what == "step" and t is not None and t <= 0:
+        return (f"{target} is the initial value of {var}, a constant (`state {var}: ... = zero`): it has no "
+                f"gradient. Declare it `= learned` to make it a parameter ({var}0), or ask for {var}[1]")
+    return (f"{source} does not depend on {target}: no gradient reaches it (a later step than {source}, or only "
+            f"a non-differentiable use such as argmax)")
+
+
+def _known(run, source: str, target: str, known) -> str:
+    """``target`` spelled as a node of the run; data that is no node (a class label) gets the data message."""
+    try:
+        return normalize_key(target, known)
+    except RenderError:
+        var = parse_key(str(target).strip().replace("^(", "[").replace(")", "]"))[0]
+        if getattr(getattr(run.rec, "variables", {}).get(var), "kind", None) in ("input", "context", "target"):
+            raise RenderError(no_gradient_message(run, source, str(target).strip())) from None
+        raise
+
+
 def grad_path_scene(run, source: str = "L", target: str = "h[1]", window: int | None = None,
                     scale=SCALE, numbers: bool = True) -> Scene:
     """The variable-level gradient-path :class:`Scene` (see :func:`draw_grad_path`)."""
     lv = live(run)
     flow = variable_flow(run, source, lv)
-    target = normalize_key(target, lv.tensors)
+    target = _known(run, flow.source, target, lv.tensors)
     on_nodes, on_edges = flow.path(target)
     if target not in flow.node_norm:
-        raise RenderError(f"{flow.source} does not depend on {target}: no gradient reaches it "
-                          f"(a later step, data, or a non-differentiable use)")
+        raise RenderError(no_gradient_message(run, flow.source, target))
     scene = unfolded_scene(run.rec, steps=run.T, window=window, mode=run.mode)
     key_of = {}
     for node in scene.nodes.values():
@@ -155,7 +206,7 @@ def op_grad_path_scene(run, source: str = "L", target: str = "h[1]", scale=SCALE
     """The op-level gradient-path :class:`Scene`: the engine's graph with the paths highlighted."""
     scene = op_scene(run, source, max_nodes=max_nodes) if max_nodes is not None else op_scene(run, source)
     key = scene.info["source"]
-    target = normalize_key(target, scene.info["keys"])
+    target = _known(run, key, target, scene.info["keys"])
     flow = scene.info["flow"]
     uid = {n.data["uid"]: n for n in scene.nodes.values() if n.role == "op"}
     tgt = next((n for n in uid.values() if n.data["key"] == target), None)

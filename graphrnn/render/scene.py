@@ -385,11 +385,11 @@ def _pinned(g: Drawing, scene: Scene) -> Drawing:
         if label and id(edge) in loop_labels:  # beside the loop's outer side
             fixed.append((loop_labels[id(edge)], label, colour))
         elif label:
-            labelled.append((pos[chain[-2]], pos[chain[-1]], label, colour))
+            labelled.append((pos[chain[-2]], pos[chain[-1]], label, colour, edge.data.get("label_side", 1)))
     placed = [spot for spot, _, _ in fixed]
     spots = list(fixed)
-    for p1, p2, label, colour in labelled:
-        spot = _label_spot(p1, p2, segments, list(pos.values()), placed)
+    for p1, p2, label, colour, side in labelled:
+        spot = _label_spot(p1, p2, segments, list(pos.values()), placed, side)
         placed.append(spot)
         spots.append((spot, label, colour))
     for k, ((mx, my), label, colour) in enumerate(spots):
@@ -480,12 +480,13 @@ def _distance(p, a, b) -> float:
     return math.hypot(x - (x1 + t * dx), y - (y1 + t * dy))
 
 
-def _label_spot(p1, p2, segments, centres, placed) -> tuple:
-    """Where a weight letter goes beside the edge ``p1 -> p2``: to the right of its direction, at the
-    point along it with the most room from other edges, circles and labels."""
+def _label_spot(p1, p2, segments, centres, placed, prefer: int = 1) -> tuple:
+    """Where a weight letter goes beside the edge ``p1 -> p2``: to the right of its direction (``prefer=-1``:
+    to the left, as fig. 10.14 sets U outside a left child's edge), at the point along it with the most room
+    from other edges, circles and labels."""
     (x1, y1), (x2, y2) = p1, p2
     length = math.hypot(x2 - x1, y2 - y1) or 1.0
-    nx, ny = (y2 - y1) / length, -(x2 - x1) / length
+    nx, ny = prefer * (y2 - y1) / length, -prefer * (x2 - x1) / length
     best, best_room = None, -1.0
     for side, f in [(1, f) for f in (0.5, 0.35, 0.65, 0.25, 0.75)] + [(-1, f) for f in (0.5, 0.35, 0.65)] + \
             [(1, 0.2), (1, 0.8)]:

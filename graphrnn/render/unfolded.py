@@ -118,11 +118,35 @@ def plan_window(steps=None, window=None, start=None, has_tau: bool = False) -> W
     return Window([list(range(1, head + 1)), list(range(T - tail + 1, T + 1))], 1, T, False)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an unfolded drawing goes in a larger scene, and what it leaves out.
+
+    ``col0`` and ``panel``: its first column and its panel (fig. 10.6 draws two side by
+    side); ``continuations``: the dashed ``h^(...)`` at the cut ends; ``contract_fed``
+    and ``drop``: as in :func:`~graphrnn.render.folded.variable_graph`.
+
+    >>> Placement(panel=1, drop=("loss", "target")).continuations
+    True
+    """
+
+    col0: int = 0
+    panel: int = 0
+    continuations: bool = True
+    contract_fed: bool = True
+    drop: tuple = ()
+
+
 def unfolded_scene(source, steps=None, window=None, mode: str = "teacher", start=None, scene: Scene | None = None,
-                   col0: int = 0, panel: int = 0, continuations: bool = True, contract_fed: bool = True,
-                   drop=()) -> Scene:
-    """The unfolded drawing of ``source`` as a :class:`Scene` (see :func:`draw_unfolded`)."""
-    g = variable_graph(source, mode, contract_fed, drop)
+                   place: Placement | None = None) -> Scene:
+    """The unfolded drawing of ``source`` as a :class:`Scene` (see :func:`draw_unfolded`).
+
+    ``scene``: draw into this scene (beside a folded drawing, fig. 10.3) rather than a
+    new one; ``place``: where in it, and what to leave out (:class:`Placement`).
+    """
+    place = place if place is not None else Placement()
+    col0, panel, continuations = place.col0, place.panel, place.continuations
+    g = variable_graph(source, mode, place.contract_fed, place.drop)
     scene = scene if scene is not None else Scene()
     kind = {n: d["kind"] for n, d in g.nodes(data=True)}
     anchor = {n: d["anchor"] for n, d in g.nodes(data=True)}

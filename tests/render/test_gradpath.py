@@ -133,3 +133,33 @@ def test_a_long_run_is_drawn_as_a_window():
 def test_a_level_that_does_not_exist_is_a_render_error(run):
     with pytest.raises(gr.RenderError):
         draw_grad_path(run, "L", "h[1]", level="ops")
+
+
+@pytest.mark.parametrize("target,level,says", [
+    ("x[1]", "variable", ["x[1] is data (`input x`)", "no gradient", "(U)", "h[1]", "'L[3]:h[1]'"]),
+    ("x^(2)", "variable", ["x[2] is data", "h[2]"]),
+    ("y[1]", "variable", ["y[1] is data (`target y`)", "no gradient", "a state (h[1])"]),
+    ("y[1]", "op", ["y[1] is data (`target y`)"]),
+    ("h[0]", "variable", ["initial value of h", "= learned"]),
+])
+def test_data_on_a_gradient_path_is_named_as_data(run, target, level, says):
+    with pytest.raises(gr.RenderError) as err:
+        draw_grad_path(run, "L[3]", target, level=level)
+    msg = str(err.value)
+    assert "does not depend" not in msg
+    for part in says:
+        assert part in msg, msg
+
+
+def test_data_fed_one_step_later_suggests_the_state_it_feeds():
+    rec = gr.load("fig10_10")  # y[t-1] feeds h[t] through R
+    run = make_run(rec, 3)
+    with pytest.raises(gr.RenderError, match=r"\(R\) or a state \(h\[2\]\)"):
+        draw_grad_path(run, "L[3]", "y[1]")
+
+
+def test_the_cli_gives_the_data_message(capsys, tmp_path):
+    from graphrnn.cli import main
+    assert main(["render", "fig10_3", "--unrolled", "--grad-path", "L[3]:x[1]", "-o", str(tmp_path / "a.svg")]) != 0
+    err = capsys.readouterr().err
+    assert "x[1] is data" in err and "does not depend" not in err

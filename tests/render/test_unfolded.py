@@ -152,3 +152,16 @@ def test_free_running_feeds_the_output_and_starts_from_the_start_symbol():
     assert ("o^(1)", "h^(2)", "W", 0) in c and ("o^(2)", "h^(3)", "W", 0) in c
     assert ("y^(0)", "h^(1)", "W", 0) in c  # before any output, y's start value is fed
     assert not any(a.startswith("y^(1)") and b.startswith("h") for a, b, _, _ in c)
+
+
+def test_unfolded_scene_takes_at_most_eight_parameters_and_a_placement():
+    import inspect
+
+    from graphrnn.render.unfolded import Placement
+    assert len(inspect.signature(unfolded_scene).parameters) <= 8
+    s = unfolded_scene(gr.load("fig10_3"), place=Placement(col0=5, panel=1, continuations=False,
+                                                            drop=("loss", "target")))
+    assert {n.panel for n in s.nodes.values()} == {1}
+    assert min(n.col for n in s.nodes.values()) >= 5
+    assert not s.of_role("continuation")
+    assert not any(n.name in ("L", "y") for n in s.nodes.values())
