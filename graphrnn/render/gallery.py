@@ -22,6 +22,7 @@ from .command import make_run
 from .figures import (
     draw_fold_unfold, draw_folded_panels, draw_graphical_models, draw_teacher_forcing, draw_unfolded,
 )
+from .encdec import gallery_pictures as _encdec_pictures
 from .gradpath import draw_grad_path
 from .ops import draw_ops
 from .output import save
@@ -150,6 +151,10 @@ PICTURES = [
             "graphrnn render fig10_3 --unrolled --steps 3 --level op --grad-path 'L[3]:h[1]' -o grad_ops.svg"),
 ]
 
+
+# fig. 10.12 (§10.4, the encoder-decoder: render/encdec.py) in the book's order, before the deep RNNs of §10.5
+_AT = next(i for i, p in enumerate(PICTURES) if p.name.startswith("fig10_13"))
+PICTURES[_AT:_AT] = _encdec_pictures()
 
 #: the explorer page of the gallery (graphrnn.explore): (file stem, architecture, steps, the position shown)
 EXPLORER = ("explorer_fig10_3", "fig10_3", 5, "backward:h(2)")

@@ -27,7 +27,7 @@ NOTEBOOK = EXAMPLES / "chapter10.ipynb"
 BUDGET_S = 120  # the limit for a full run on a laptop
 #: the book's figures of §10.1–10.6; the notebook draws each, with the gallery's function
 FIGURES = {"fig10_2", "fig10_3", "fig10_4", "fig10_5", "fig10_6", "fig10_7_8", "fig10_9", "fig10_10", "fig10_11",
-           "fig10_13", "fig10_13b", "fig10_13c", "fig10_14", "fig10_14_tree"}
+           "fig10_12", "fig10_12_unrolled", "fig10_13", "fig10_13b", "fig10_13c", "fig10_14", "fig10_14_tree"}
 REGENERATE = "regenerate it: python examples/make_chapter10.py"
 
 
@@ -141,13 +141,15 @@ def test_the_sections_follow_the_books_order_and_check_the_deep_and_recursive_ne
     nb, _ = executed
     heads = [re.match(r"## (10\.\d)", c.source).group(1) for c in nb.cells
              if c.cell_type == "markdown" and re.match(r"## 10\.\d", c.source)]
-    assert heads == sorted(heads, key=lambda h: int(h.split(".")[1])) and {"10.5", "10.6"} <= set(heads)
+    assert heads == sorted(heads, key=lambda h: int(h.split(".")[1])) and {"10.4", "10.5", "10.6"} <= set(heads)
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
                      if o.output_type == "stream")
     html = "\n".join(_outputs(nb, "text/html"))
     for name in ("fig10_13a", "fig10_13b", "fig10_13c"):
         assert f"{name}: " in text and "all passed" in text.split(f"{name}: ", 1)[1].splitlines()[0]
-    assert "shortest path h(1) → h(6)" in html  # (b) doubles the path between steps, (c) halves it again
+    assert "shortest path h(1) → h(6)" in html
+    # §10.4: the encoder's last state gets the decoder's gradient of C, and a decoder reading x is refused
+    assert "∇h(6) L == ∇C L: True" in text and "s(0) is C:       True" in text and "the encoder's input" in text  # (b) doubles the path between steps, (c) halves it again
     assert "TreeRun(fig10_14, 4 leaves, depth 2" in text and "checks, all passed" in text
     assert "Σ = ∇ L" in html and "depth balanced" in html
 
