@@ -73,10 +73,9 @@ def test_the_fast_path_gives_the_same_and_a_checkpointed_run_is_a_clear_error():
         rec.derive().evaluate(rec.run(inputs, T=6, checkpoint=True))
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a last-step equation reading h[tau-k] reaches the learned initial "
-                                       "state when tau <= k, and the derivation gives h0 no term for it")
 def test_a_last_step_read_that_reaches_the_learned_initial_state_gives_it_a_gradient():
-    # found by the reference interpreter's generator (tests/reference/random_specs.py) in review
+    # found by the reference interpreter's generator (tests/reference/random_specs.py) in review; the
+    # derivation now writes the term [τ ≤ 1] P3ᵀ diag(1 − (q(τ))²) ∇q(τ) L (tests/derive/test_initial_states.py)
     rec = gr.Recurrence("input x: 3\nstate h: 2 = learned\nh[t] = tanh(P1 @ x[t]) + P2\n"
                         "target z: 2\nL[t] = mse(h[t], z[t])\ntarget w: 1\n"
                         "q[tau] = tanh(P3 @ h[tau-1] + P4 @ x[tau])\nE[tau] = mse(q[tau], w[tau])\nloss L, E\n",
