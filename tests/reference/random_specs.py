@@ -14,8 +14,14 @@ A hypothesis strategy, :func:`recurrences`, draws a spec's text.  It writes:
   back as ``one_hot(y[t-k])`` (with ``feedback y[t] = argmax(...)`` for free-running mode,
   fig. 10.6), a pair of variables ``a``/``b`` whose cycle mixes a forward and a backward
   reference (``a[t]`` reads ``b[t+1]``, ``b[t]`` reads ``a[t-2]``: no single direction), and
-  an equation at the last step only (``q[tau] = ...`` with its own loss ``E[tau]``);
+  an equation at the last step only (``q[tau] = ...`` with its own loss ``E[tau]``) reading one
+  or two variables at ``tau-3 .. tau`` (and a backward one at ``tau+1``): in a run of at most k
+  steps a read of ``[tau-k]`` reaches the variable's initial value, learned or zero;
+* with learned initial states, variables that read no data (the same for every sequence) or
+  every one reading ``x[t]`` too;
 * a loss ``L[t]`` of one or two of ``mse``, ``cross_entropy``, ``bce_with_logits``.
+
+:func:`random_params` draws parameters for a drawn spec (shared by the tests that use it).
 
 Every spec drawn is valid: no algebraic loop (the rules in :meth:`_Draw.reference` keep every
 cycle's delays positive or negative, never summing to zero).
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from hypothesis import strategies as st
 
 NAMES = ["h", "g", "s"]
@@ -133,9 +140,7 @@ class _Draw:
         if op == "logsig":
             return f"log(sigmoid({a}))"
         if op == "scale":
-            # no negative factor: `-1.5 * (P @ x[t])` in a recurrence crashes graphrnn's fast path (the xfail
-            # test in test_interpreter.py); negation is drawn by "neg"
-            return f"({draw(st.sampled_from(['0.5', '2', '1.5']))} * {a})"
+            return f"({draw(st.sampled_from(['0.5', '2', '1.5', '-1.5']))} * {a})"
         if op == "div":
             return f"({a} / {draw(st.sampled_from(['2.0', '4']))})"
         if op == "pow":
@@ -143,6 +148,19 @@ class _Draw:
         if op == "neg":
             return f"(-{a})"
         return f"{op}({a})"
+
+    def last_step_reads(self, order) -> list[tuple[str, str]]:
+        """One or two reads for ``q[tau]``: (variable, ``tau``, ``tau-k`` or, of a backward one, ``tau+1``)."""
+        out = []
+        for _ in range(self.draw(st.integers(1, 2))):
+            v = self.draw(st.sampled_from(order))
+            k = self.draw(st.sampled_from([-1, -1, 0, 1, 2, 3] if self.backward[v] else [0, 1, 2, 3]))
+            if k > 0:
+                self.constructs.add("tau-k")
+            elif k < 0:
+                self.constructs.add("tau+k")
+            out.append((v, f"tau-{k}" if k > 0 else "tau+1" if k < 0 else "tau"))
+        return out
 
     # ---------------------------------------------------------------- the spec
 
@@ -169,11 +187,15 @@ class _Draw:
         for i, v in enumerate(order):
             body = self.expr(v, self.sizes[v], draw(st.integers(1, 3)))
             wrap = draw(st.sampled_from(["tanh", "sigmoid", ""]))
-            if learned:
-                # a variable computed from learned initial values and parameters only (at some step) is the
-                # same for every sequence; graphrnn's taped path then keeps it as one column (see
-                # test_interpreter.py's xfail test), so with learned states the data reaches every equation
+            if learned and (self.label and self.label[1] or draw(st.booleans())):
+                # otherwise a variable may be computed from learned initial values and parameters only (at
+                # some step or all): the same for every sequence (test_interpreter.py's
+                # test_a_variable_that_depends_on_no_data_has_a_column_per_sequence); not with a feedback
+                # line (graphrnn's fast path gets free running wrong then: the strict xfail
+                # test_free_running_a_state_that_reads_no_data_on_the_fast_path)
                 body += f" + {self.param((self.sizes[v], self.input_size))} @ x[t]"
+            elif learned:
+                self.constructs.add("learned, no x[t] added")
             lines.append(f"{v}[t] = {wrap}({body}) + {self.param((self.sizes[v], 1))}")
         if "context" in self.constructs:  # declared only when read: an unused context is an error
             lines.insert(2, f"context c: {self.context}")
@@ -200,12 +222,12 @@ class _Draw:
         lines.append("L[t] = " + " + ".join(terms))
         if self.tau:
             self.constructs.add("tau")
-            v = draw(st.sampled_from(order))
             rows = draw(st.integers(1, 3))
-            k = draw(st.integers(0, 1))
+            reads = " + ".join(f"{self.param((rows, self.sizes[v]))} @ {v}[{step}]"
+                               for v, step in self.last_step_reads(order))
             lines += [f"target zq: {rows}",
-                      f"q[tau] = tanh({self.param((rows, self.sizes[v]))} @ {v}[{'tau-1' if k else 'tau'}] "
-                      f"+ {self.param((rows, self.input_size))} @ x[tau]) + {self.param((rows, 1))}",
+                      f"q[tau] = tanh({reads} + {self.param((rows, self.input_size))} @ x[tau]) "
+                      f"+ {self.param((rows, 1))}",
                       "E[tau] = mse(q[tau], zq[tau])"]
             names.append("E")
         lines.append("loss " + ", ".join(names))
@@ -216,3 +238,13 @@ class _Draw:
 def recurrences(draw) -> Drawn:
     """A random valid spec (see the module docstring)."""
     return _Draw(draw).spec()
+
+
+def random_params(rec, seed: int, scale: float = 1.3) -> dict[str, np.ndarray]:
+    """Parameters for a drawn spec: ``init_params`` a bit larger (the nonlinearities matter), learned
+    initial states of either sign, away from zero."""
+    params = {k: scale * v for k, v in rec.init_params(seed=seed).items()}
+    rng = np.random.default_rng(seed + 1)
+    for pname in rec.learned_inits().values():
+        params[pname] = rng.uniform(0.2, 0.8, params[pname].shape) * rng.choice([-1.0, 1.0], params[pname].shape)
+    return params
