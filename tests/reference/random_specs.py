@@ -57,7 +57,7 @@ class _Draw:
         self.mixed = draw(st.integers(0, 3)) == 0
         if self.mixed:
             self.sizes.update(a=draw(st.integers(1, 2)), b=draw(st.integers(1, 2)))
-        self.tau = draw(st.integers(0, 2)) == 0
+        self.tau = draw(st.booleans())
         self.params: dict[tuple, list[str]] = {}
         self.count = 0
         self.label = None  # (variable the cross-entropy reads, feedback or not)
@@ -149,11 +149,14 @@ class _Draw:
             return f"(-{a})"
         return f"{op}({a})"
 
-    def last_step_reads(self, order) -> list[tuple[str, str]]:
-        """One or two reads for ``q[tau]``: (variable, ``tau``, ``tau-k`` or, of a backward one, ``tau+1``)."""
+    def last_step_reads(self, order, learned) -> list[tuple[str, str]]:
+        """One or two reads for ``q[tau]``: (variable, ``tau``, ``tau-k`` or, of a backward one, ``tau+1``);
+        variables with a learned initial value (a short run reaches it) and backward ones are read more often."""
         out = []
+        pools = [order] + [p for p in ([v for v in order if v in learned], [v for v in order if self.backward[v]])
+                           if p]
         for _ in range(self.draw(st.integers(1, 2))):
-            v = self.draw(st.sampled_from(order))
+            v = self.draw(st.sampled_from(self.draw(st.sampled_from(pools))))
             k = self.draw(st.sampled_from([-1, -1, 0, 1, 2, 3] if self.backward[v] else [0, 1, 2, 3]))
             if k > 0:
                 self.constructs.add("tau-k")
@@ -224,7 +227,7 @@ class _Draw:
             self.constructs.add("tau")
             rows = draw(st.integers(1, 3))
             reads = " + ".join(f"{self.param((rows, self.sizes[v]))} @ {v}[{step}]"
-                               for v, step in self.last_step_reads(order))
+                               for v, step in self.last_step_reads(order, learned))
             lines += [f"target zq: {rows}",
                       f"q[tau] = tanh({reads} + {self.param((rows, self.input_size))} @ x[tau]) "
                       f"+ {self.param((rows, 1))}",
