@@ -22,6 +22,9 @@ A hypothesis strategy, :func:`recurrences`, draws a spec's text.  It writes:
 * a loss ``L[t]`` of one or two of ``mse``, ``cross_entropy``, ``bce_with_logits``.
 
 :func:`random_params` draws parameters for a drawn spec (shared by the tests that use it).
+``recurrences(Options(relu=False, probes=True))`` leaves relu out and ends every computed variable's
+equation in ``+ probe_v[t]`` (an input a test sets to zero): what a finite-difference test needs to
+check dL/dv[t] (``Drawn.probes`` names them).
 
 Every spec drawn is valid: no algebraic loop (the rules in :meth:`_Draw.reference` keep every
 cycle's delays positive or negative, never summing to zero).
@@ -42,11 +45,23 @@ class Drawn:
     text: str
     feedback: bool  # the spec has a feedback line: it runs in free mode too
     constructs: set  # which of the optional constructs it holds (for the coverage test)
+    probes: dict = None  # with probes=True: computed variable -> the input added to its equation
+
+
+class Options:
+    """What :func:`recurrences` may leave out or add: ``relu`` (its kink is no place for finite
+    differences) and ``probes``: every computed variable's equation ends in ``+ probe_v[t]``, an input
+    whose data a test sets to zero, so that dL/dv[t] is dL/dprobe_v[t] (checkable by finite differences)."""
+
+    def __init__(self, relu: bool = True, probes: bool = False):
+        self.relu, self.probes = relu, probes
 
 
 class _Draw:
-    def __init__(self, draw):
+    def __init__(self, draw, options: Options | None = None):
         self.draw = draw
+        self.options = options or Options()
+        self.probes: dict[str, str] = {}
         self.constructs: set[str] = set()
         self.n = draw(st.integers(1, 3))
         self.sizes = {NAMES[i]: draw(st.integers(1, 3)) for i in range(self.n)}
@@ -125,8 +140,8 @@ class _Draw:
         draw = self.draw
         if depth == 0 or draw(st.integers(0, 3)) == 0:
             return self.leaf(v, rows)
-        op = draw(st.sampled_from(["+", "-", "*", "gate", "bias", "tanh", "sigmoid", "relu", "exp", "logsig",
-                                   "softmax", "log_softmax", "scale", "div", "pow", "neg"]))
+        op = draw(st.sampled_from(["+", "-", "*", "gate", "bias", "tanh", "sigmoid", "exp", "logsig", "softmax",
+                                   "log_softmax", "scale", "div", "pow", "neg"] + (["relu"] if self.options.relu else [])))
         a = self.expr(v, rows, depth - 1)
         if op in ("+", "-", "*"):
             return f"({a} {op} {self.expr(v, rows, depth - 1)})"
@@ -165,6 +180,13 @@ class _Draw:
             out.append((v, f"tau-{k}" if k > 0 else "tau+1" if k < 0 else "tau"))
         return out
 
+    def probe(self, v: str, step: str = "t") -> str:
+        """`` + probe_v[t]`` with ``Options(probes=True)`` (declared in :meth:`spec`), else nothing."""
+        if not self.options.probes:
+            return ""
+        self.probes[v] = f"probe_{v}"
+        return f" + probe_{v}[{step}]"
+
     # ---------------------------------------------------------------- the spec
 
     def spec(self) -> Drawn:
@@ -199,7 +221,7 @@ class _Draw:
                 body += f" + {self.param((self.sizes[v], self.input_size))} @ x[t]"
             elif learned:
                 self.constructs.add("learned, no x[t] added")
-            lines.append(f"{v}[t] = {wrap}({body}) + {self.param((self.sizes[v], 1))}")
+            lines.append(f"{v}[t] = {wrap}({body}) + {self.param((self.sizes[v], 1))}{self.probe(v)}")
         if "context" in self.constructs:  # declared only when read: an unused context is an error
             lines.insert(2, f"context c: {self.context}")
         if self.mixed:
@@ -208,8 +230,9 @@ class _Draw:
             h = order[0]  # forward: a may read it at the same step
             lines += [
                 f"a[t] = tanh({self.param((ra, ra))} @ a[t-1] + {self.param((ra, rb))} @ b[t+1] "
-                f"+ {self.param((ra, self.sizes[h]))} @ {h}[t])",
-                f"b[t] = sigmoid({self.param((rb, ra))} @ a[t-2] + {self.param((rb, self.input_size))} @ x[t])",
+                f"+ {self.param((ra, self.sizes[h]))} @ {h}[t]){self.probe('a')}",
+                f"b[t] = sigmoid({self.param((rb, ra))} @ a[t-2] + {self.param((rb, self.input_size))} @ x[t])"
+                f"{self.probe('b')}",
             ]
         terms = []
         for kind, v in on.items():
@@ -230,17 +253,22 @@ class _Draw:
                                for v, step in self.last_step_reads(order, learned))
             lines += [f"target zq: {rows}",
                       f"q[tau] = tanh({reads} + {self.param((rows, self.input_size))} @ x[tau]) "
-                      f"+ {self.param((rows, 1))}",
+                      f"+ {self.param((rows, 1))}{self.probe('q', 'tau')}",
                       "E[tau] = mse(q[tau], zq[tau])"]
+            self.sizes["q"] = rows
             names.append("E")
         lines.append("loss " + ", ".join(names))
-        return Drawn("\n".join(lines) + "\n", bool(self.label and self.label[1]), set(self.constructs))
+        lines[1:1] = [f"input {p}: {self.sizes[v]}" for v, p in self.probes.items()]
+        return Drawn("\n".join(lines) + "\n", bool(self.label and self.label[1]), set(self.constructs),
+                     dict(self.probes))
 
 
 @st.composite
-def recurrences(draw) -> Drawn:
-    """A random valid spec (see the module docstring)."""
-    return _Draw(draw).spec()
+def recurrences(draw, options: Options | None = None) -> Drawn:
+    """A random valid spec (see the module docstring); ``options``: see :class:`Options`.
+
+    ``recurrences(Options(relu=False, probes=True))`` is what a finite-difference test needs."""
+    return _Draw(draw, options).spec()
 
 
 def random_params(rec, seed: int, scale: float = 1.3) -> dict[str, np.ndarray]:

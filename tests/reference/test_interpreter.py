@@ -25,7 +25,7 @@ from _deps import require
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from reference.interpreter import InterpreterError, Spec, TorchOps
-from reference.random_specs import random_params, recurrences
+from reference.random_specs import Options, random_params, recurrences
 
 import graphrnn as gr
 from graphrnn import zoo
@@ -388,3 +388,31 @@ def test_free_running_a_state_that_reads_no_data_on_the_fast_path():
     ref = Reference(FED_BACK_FROM_NO_DATA, data, random_params(rec, seed=0), 2, "free")
     compare(rec, ref, copies=True)  # the taped path is right
     compare(rec, ref, copies=False)
+
+
+@settings(RANDOM, max_examples=20)
+@given(recurrences(Options(relu=False, probes=True)), st.integers(1, 4), st.integers(1, 2), st.integers(0, 2 ** 16))
+def test_probes_give_each_variables_gradient_as_an_inputs(drawn, T, batch, seed):
+    """With probes (for finite-difference tests), every computed variable v ends in ``+ probe_v[t]`` (zero
+    data), and no relu is drawn: the interpreter's central difference of the loss along a random direction
+    of probe_v's data is graphrnn's dL/dv[s] along it."""
+    note(drawn.text)
+    assert "relu(" not in drawn.text
+    rec = gr.Recurrence(drawn.text, name="probed")
+    computed = {n for n, v in rec.variables.items() if v.kind == "computed" and not v.is_label} - set(rec.losses)
+    assert set(drawn.probes) == computed
+    data = rec.random_inputs(T, batch=batch, seed=seed)
+    for probe in drawn.probes.values():
+        data[probe] = np.zeros_like(data[probe])
+    params = random_params(rec, seed)
+    run = rec.run(data, params=params, T=T)
+    spec, rng, eps = Spec(drawn.text), np.random.default_rng(seed), 1e-5
+    for v, probe in drawn.probes.items():
+        steps = [T] if rec.variables[v].anchor == "tau" else list(range(1, T + 1))
+        direction = np.zeros_like(data[probe])
+        for s in steps:
+            direction[s - 1] = rng.standard_normal(direction[s - 1].shape)
+        ours = sum(float(np.sum(run.grads[f"{v}[{s}]"] * direction[s - 1])) for s in steps)
+        moved = [float(spec.run({**data, probe: sign * eps * direction}, params, T).loss()) for sign in (1, -1)]
+        numeric = (moved[0] - moved[1]) / (2 * eps)
+        assert abs(ours - numeric) <= 1e-6 * (1 + abs(numeric)), (v, ours, numeric)
