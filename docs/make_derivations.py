@@ -56,6 +56,10 @@ def page() -> str:
            "(∂consumer/∂v)ᵀ ∇consumer L (eq. 10.20), with the boundary cases written out.",
            "- **Parameters.** For every parameter, the gradient is the sum over t of its dummy copies' terms "
            "(eqs. 10.22–10.28).",
+           "- **Learned initial states.** A learned initial value h0 is h at every step outside 1..τ, so it gets a "
+           "term from every read that reaches there: h(t−k) at t ≤ k, g(t+k) of a backward state after τ. A "
+           "last-step equation reading h(τ−k) reaches h0 only in a run of at most k steps; that term carries the "
+           "Iverson bracket [τ ≤ k] (1 when the condition holds, 0 otherwise).",
            "",
            "`graphrnn verify` evaluates these same equations with numpy, from the forward values alone, and "
            "compares them with the engine's backward pass. The numbers in parentheses are the ones its report "

@@ -10,7 +10,8 @@ the steps into cases (t = τ, t < τ, ...) and writes each out.
 
 For every parameter P, ∇_P L = Σ_t ∇_{P^(t)} L, the sum of its dummy copies'
 terms (eqs. 10.22–10.28); a learned initial state gets the terms that reach
-outside the steps, summed over the batch.  Where an op has no gradient (argmax,
+outside the steps, summed over the batch (a last-step equation reading h[τ−k]
+reaches h0 only in a run of at most k steps: that term is written [τ ≤ k] ...).  Where an op has no gradient (argmax,
 sample, one_hot of a label, a value fed back in free-running mode) the
 derivation says so instead of writing a term.
 
@@ -88,6 +89,7 @@ class Equation:
     book: str | None = None
     note: str | None = None
     copy: Node | None = None  # a parameter's dummy-copy term ∇_{P^(t)} L, in t
+    parts: list[Node] = field(default_factory=list)  # a learned initial state's: ``rhs``'s summand of each term
 
     @property
     def single_step(self) -> bool:
@@ -528,6 +530,12 @@ class _Builder:
                 lo, hi = Step("tau", 1), term.hi
             elif term.lo == term.hi and (term.lo.anchor == "tau" and term.lo.offset > 0):
                 lo, hi = term.lo, term.hi
+            elif term.lo == term.hi and term.lo.anchor == "tau" and term.lo.offset < 0:
+                # a last-step equation reading u[τ−k] reaches u's initial value only in a run of at most k
+                # steps: the term is there under the condition [τ ≤ k]
+                parts.append(S.only_outside(term.lo, S.StepSum(term.lo, term.lo, term.expr, batch=True)))
+                terms.append(term)
+                continue
             elif term.lo == term.hi and term.lo.anchor == "0" and term.lo.offset < 1:
                 lo, hi = term.lo, term.hi
             else:
@@ -538,7 +546,7 @@ class _Builder:
             return None
         return Equation("initial", pname, Grad(pname, None), S.add(*parts), terms,
                         note=f"{pname} is {name}'s value before the first step (or after the last), learned; its "
-                             f"terms are summed over the batch")
+                             f"terms are summed over the batch", parts=parts)
 
     def book_numbers(self, out: list[Equation], notes: list[str]) -> None:
         """Fig. 10.3's equations get the book's numbers (eqs. 10.17–10.28)."""

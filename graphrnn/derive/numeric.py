@@ -244,6 +244,9 @@ class _Evaluator:
         g = self.eval(n.g, t)
         return g - _softmax(self.eval(n.x, t)) * np.sum(g, axis=0, keepdims=True)
 
+    def _Only(self, n, t):
+        return self.eval(n.body, t) if n.holds(t, self.T) else np.float64(0.0)
+
     def _StepSum(self, n, t):
         lo, hi = n.lo.value(t, self.T), n.hi.value(t, self.T)
         total = np.float64(0.0)
@@ -343,7 +346,13 @@ def evaluate(derivation, run, downstream=None) -> Gradients:
             # the terms at the steps outside 1..τ where they exist (a short run may have fewer than eq.rhs
             # writes for a long one), summed over the batch: one column shared by every sequence
             total, parts = np.zeros(shapes[eq.name]), []
-            for term in eq.terms:
+            for term, part in zip(eq.terms, eq.parts, strict=True):
+                if isinstance(part, S.Only):  # a term present only in short runs ([τ ≤ k]): the node decides
+                    if part.holds(0, T):
+                        value = unbroadcast(ev.eval(part, 0), shapes[eq.name])
+                        total = total + value
+                        parts.append((term, value))
+                    continue
                 for s in range(term.lo.value(0, T), term.hi.value(0, T) + 1):
                     if (s < 1 or s > T) and term.active(s, T):
                         value = unbroadcast(ev.eval(term.expr, s), shapes[eq.name])

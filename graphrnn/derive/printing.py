@@ -51,9 +51,17 @@ class Printer:
             return _SUM
         if isinstance(node, S.Num) and node.value < 0:
             return _SUM
-        if isinstance(node, S.Scale | S.MatMul | S.Mul | S.Div | S.SoftmaxVJP | S.StepSum):
+        if isinstance(node, S.Scale | S.MatMul | S.Mul | S.Div | S.SoftmaxVJP | S.StepSum | S.Only):
             return _PRODUCT
         return _ATOM
+
+    def inequality(self, n: S.Only) -> tuple[S.Step, str, S.Step]:
+        """An :class:`~.symbols.Only`'s condition solved for its t or τ: (left, "≤" or "≥", right);
+        τ − 2 ≤ 0 reads τ ≤ 2, t + 2 ≥ τ + 1 reads t ≥ τ − 1."""
+        left = S.Step(n.step.anchor)
+        if n.before:
+            return left, "≤", S.Step("0", -n.step.offset)
+        return left, "≥", S.Step("tau", 1 - n.step.offset)
 
     def paren(self, node, above: int) -> str:
         text = self.doprint(node)
@@ -173,6 +181,10 @@ class TextPrinter(Printer):
         if n.lo == S.Step("0", 1) and n.hi == S.TAU:
             return f"Σ_t {self.paren(n.body, _SUM)}"
         return f"Σ_{{t={self.step(n.lo)}}}^{{{self.step(n.hi)}}} {self.paren(n.body, _SUM)}"
+
+    def _print_Only(self, n):
+        left, rel, right = self.inequality(n)
+        return f"[{self.step(left)} {rel} {self.step(right)}] {self.paren(n.body, _SUM)}"
 
     # ------------------------------------------------------------------ equations
     def condition(self, eq) -> str:
@@ -361,6 +373,11 @@ class LatexPrinter(Printer):
         if n.lo == S.Step("0", 1) and n.hi == S.TAU:
             return f"\\sum_{{t}} {self.paren(n.body, _SUM)}"
         return f"\\sum_{{t={self.step(n.lo)}}}^{{{self.step(n.hi)}}} {self.paren(n.body, _SUM)}"
+
+    def _print_Only(self, n):
+        left, rel, right = self.inequality(n)
+        rel = {"≤": "\\le", "≥": "\\ge"}[rel]
+        return f"\\left[{self.step(left)} {rel} {self.step(right)}\\right] {self.paren(n.body, _SUM)}"
 
     # ------------------------------------------------------------------ equations
     def condition(self, eq) -> str:

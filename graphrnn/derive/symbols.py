@@ -215,6 +215,26 @@ class StepSum(Node):
     batch: bool = False
 
 
+@dataclass(frozen=True)
+class Only(Node):
+    """``body`` only where ``step`` falls outside the steps 1..τ, else 0 (an Iverson bracket).
+
+    ``before=True``: present when ``step`` ≤ 0, so ``Only(Step("tau", -2), b)`` is [τ ≤ 2] b,
+    a term that exists only in runs of at most 2 steps (a last-step equation reading h[τ−2]
+    then reads the initial value h(τ−2) = h0); ``before=False``: present when ``step`` ≥ τ + 1.
+    Build it with :func:`only_outside`, which drops a condition that always or never holds.
+    """
+
+    step: Step
+    body: Node
+    before: bool = True
+
+    def holds(self, t: int, T: int) -> bool:
+        """Whether the term is present at t = ``t`` in a run of τ = ``T`` steps."""
+        s = self.step.value(t, T)
+        return s <= 0 if self.before else s >= T + 1
+
+
 # --------------------------------------------------------------------------- traversal
 
 
@@ -273,6 +293,8 @@ def map_steps(node: Node, fn) -> Node:
         return node if node.step is None else replace(node, step=fn(node.step))
     if isinstance(node, StepSum):
         return node
+    if isinstance(node, Only):
+        return only_outside(fn(node.step), map_steps(node.body, fn), node.before)
     return rebuild(node, lambda c: map_steps(c, fn))
 
 
@@ -436,6 +458,30 @@ def power(x: Node, p: float) -> Node:
     if p == 1:
         return x
     return Power(x, float(p))
+
+
+def only_outside(step: Step, body: Node, before: bool = True) -> Node:
+    """``body`` present only where ``step`` falls before step 1 (``before``) or after τ (see :class:`Only`);
+    a condition that always holds gives ``body``, one that never holds 0.
+
+    >>> from graphrnn.derive.printing import text
+    >>> text(only_outside(Step("tau", -2), Var("h", Step("tau", -2))))
+    '[τ ≤ 2] h(τ−2)'
+    >>> only_outside(Step("tau", 1), Var("h", Step("tau", 1)), before=False)  # h(τ+1) is always after τ
+    Var(name='h', step=Step(anchor='tau', offset=1))
+    >>> only_outside(Step("tau", 0), Var("h", TAU))  # τ ≥ 1: never before the first step
+    Num(value=0.0)
+    """
+    if is_num(body, 0.0):
+        return ZERO
+    if step.anchor == "0":
+        return body if (step.offset <= 0) == before else ZERO
+    if step.anchor == "tau":
+        if before and step.offset >= 0:  # τ + k ≤ 0 never holds (τ ≥ 1)
+            return ZERO
+        if not before:  # τ + k ≥ τ + 1 holds exactly when k ≥ 1
+            return body if step.offset >= 1 else ZERO
+    return Only(step, body, before)
 
 
 def div(a: Node, b: Node) -> Node:
