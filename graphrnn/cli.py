@@ -21,6 +21,7 @@ _COMMAND_MODULES = {
     "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, derived symbolically"),
     "export": ("graphrnn.export.command", "write a recurrence as standalone PyTorch or JAX code"),
     "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML)"),
+    "run": ("graphrnn.runtime.command", "run a recurrence on (random) data and print or save every value (npz)"),
     "train": ("graphrnn.train.command", "train on the adding, copy, Reber or a text task; params, history, curves"),
     "demo": ("graphrnn.demo", "the bundled example: draw fig. 10.3 and verify its BPTT"),
 }

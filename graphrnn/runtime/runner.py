@@ -30,13 +30,14 @@ import numpy as np
 
 from .. import engine as E
 from ..engine.tensor import Tensor
+from ..errors import SpecError
 from ..recurrence.recurrence import Recurrence
 from ..recurrence.unroll import key
 from . import cache, segments, taped
 from .data import batch_sizes, check_data, check_params, check_state, state_delays, state_of, steps_in
 from .equations import batched_members
 from .program import NotCompilable, Program, run_compiled
-from .result import Run
+from .result import NO_LOSS, Run
 
 #: run ``copies=False`` through a compiled program whenever it can (False: the taped engine; for comparisons)
 PROGRAM = True
@@ -88,6 +89,7 @@ class RunPlan:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"the scheduled-sampling probability p must lie in [0, 1], not {p}")
         dtype = np.dtype(options.pop("dtype", np.float64))
+        options["backward"] = _backward(rec, options.get("backward"))
         data = check_data(rec, inputs, dtype)
         if T is None:
             T = steps_in(rec, data)
@@ -155,6 +157,17 @@ class RunPlan:
         return {name: Tensor(arr, requires_grad=self.backward, name=name) for name, arr in self.params.items()}
 
 
+def _backward(rec: Recurrence, backward) -> bool:
+    """Whether a run goes backward: by default when the spec has a loss (a spec without one, such as
+    fig. 10.2's, runs forward only); ``backward=True`` on a spec without a loss is an error."""
+    if backward is None:
+        return bool(rec.losses)
+    if backward and not rec.losses:
+        raise SpecError(NO_LOSS.format(rec.name) + "; or run forward only: leave out backward=True "
+                        "(a spec without a loss runs forward by default) or pass backward=False")
+    return bool(backward)
+
+
 def _build_program(plan):
     try:
         return Program(plan)
@@ -163,7 +176,7 @@ def _build_program(plan):
 
 
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
-        dtype=np.float64, backward: bool = True, copies: bool = True, overrides=None,
+        dtype=np.float64, backward: bool | None = None, copies: bool = True, overrides=None,
         retain_graph: bool = False, checkpoint: int | bool | None = None,
         truncate: tuple[int, int] | None = None, initial_state: dict | None = None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
@@ -175,6 +188,11 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     targets are fed back), ``"free"`` (the model's own outputs, without gradient)
     or ``"scheduled"`` (the model's output with probability ``p`` at each step and
     sequence, drawn with ``seed``).
+
+    ``backward`` (default: when the spec has a loss) back-propagates the loss; ``backward=False``
+    runs forward only (no gradients, no dummy copies: ``run.values`` holds every per-step value,
+    ``run.loss`` the loss when there is one).  A spec without a loss (fig. 10.2's) runs forward by
+    default; ``backward=True`` on it is a :class:`~graphrnn.errors.SpecError`.
 
     With ``copies`` (the default) every step is evaluated on its own and every use
     of a parameter at step t goes through a dummy copy W^(t) whose gradient is
