@@ -205,3 +205,76 @@ def state_of(value, delays: dict, T: int) -> dict:
         steps = [np.array(value((name, s))) for s in range(T - k + 1, T + 1)]
         out[name] = steps[0] if k == 1 else np.stack(steps)
     return out
+
+
+# ------------------------------------------------------------------------------ variable lengths
+
+
+def check_lengths(lengths, batch: int, T_data: int | None) -> np.ndarray:
+    """``lengths=`` of a run as an array of ``batch`` whole numbers from 1 to ``T_data``.
+
+    ``lengths`` is a sequence of one length per sequence, or masks: a ``(T, B)`` array of ones
+    then zeros in each column (a column's ones are its real steps).
+
+    >>> check_lengths([3, 1], 2, 4).tolist()
+    [3, 1]
+    >>> check_lengths(np.array([[1, 1], [1, 0], [0, 0]]), 2, 3).tolist()
+    [2, 1]
+    """
+    try:
+        arr = np.asarray(lengths)
+    except Exception:  # noqa: BLE001 - any conversion failure becomes one clear message
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "biuf" or arr.ndim not in (1, 2):
+        raise DataError(f"lengths= takes one whole number per sequence (e.g. lengths=[5, 3]) or a (T, B) mask "
+                        f"of ones then zeros; got {lengths!r:.80}")
+    if arr.ndim == 2:
+        if not np.all((arr == 0) | (arr == 1)):
+            raise DataError("a mask given as lengths= holds only 0 and 1")
+        steps = arr.shape[0]
+        counts = arr.sum(axis=0).astype(np.int64)
+        for b, n in enumerate(counts):
+            if not np.all(arr[:n, b] == 1):
+                t = int(np.argmin(arr[:, b])) + 1
+                raise DataError(f"the mask of sequence {b} is 0 at step {t} but 1 later: a sequence's real steps "
+                                f"come first (ones, then zeros); pad at the end")
+        arr = counts
+        if T_data is None:
+            T_data = steps
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise DataError(f"lengths= must be whole numbers, got {arr.tolist()}")
+    arr = arr.astype(np.int64)
+    if len(arr) != batch:
+        raise DataError(f"lengths= gives {len(arr)} lengths for a batch of {batch} sequences; give one per "
+                        f"sequence (the data's last axis)")
+    for b, n in enumerate(arr):
+        if n < 1:
+            raise DataError(f"sequence {b} has length {n}; every sequence needs at least 1 step")
+        if T_data is not None and n > T_data:
+            raise DataError(f"sequence {b} has length {n}, but the data covers only {T_data} steps (pass "
+                            f"arrays of at least {n} steps, padded at the end)")
+    return arr
+
+
+def padded_inputs(rec: Recurrence, pad, data: dict, lengths: np.ndarray, T: int, dtype) -> dict:
+    """The data of the rewritten recurrence ``pad`` (:func:`graphrnn.recurrence.padded.padded`):
+    ``data``, the masks (1 at a sequence's steps 1..n_b, 0 after) and, for each read of data
+    at the last step, each sequence's own step n_b + k placed at step T."""
+    out = dict(data)
+    B = len(lengths)
+    for name, rows in pad.masks.items():
+        steps = max(pad.rec.steps_needed(name, T)[1], T)
+        on = (np.arange(1, steps + 1)[:, None] <= lengths[None, :]).astype(dtype)
+        out[name] = np.repeat(on[:, None, :], rows, axis=1)
+    for name, (source, k) in pad.at_tau.items():
+        var, series = rec.variables[source], data[source]
+        arr = np.zeros((T,) + series.shape[1:], dtype=series.dtype)
+        for b in range(B):
+            s = int(lengths[b]) + k
+            if 1 <= s <= len(series):
+                arr[T - 1, ..., b] = series[s - 1, ..., b]
+            elif var.init is None:
+                raise DataError(f"{key(source, 'tau' if not k else f'tau{k:+d}')} of sequence {b} (length "
+                                f"{lengths[b]}) is {key(source, s)}, outside the data (steps 1..{len(series)})")
+        out[name] = arr
+    return out

@@ -34,7 +34,11 @@ from ..errors import SpecError
 from ..recurrence.recurrence import Recurrence
 from ..recurrence.unroll import key
 from . import cache, segments, taped
-from .data import batch_sizes, check_data, check_params, check_state, state_delays, state_of, steps_in
+from ..errors import DataError
+from .data import (
+    batch_sizes, check_data, check_lengths, check_params, check_state, padded_inputs, state_delays, state_of,
+    steps_in,
+)
 from .equations import batched_members
 from .program import NotCompilable, Program, run_compiled
 from .result import NO_LOSS, Run
@@ -178,7 +182,7 @@ def _build_program(plan):
 def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: float = 0.5, seed: int = 0,
         dtype=np.float64, backward: bool | None = None, copies: bool = True, overrides=None,
         retain_graph: bool = False, checkpoint: int | bool | None = None,
-        truncate: tuple[int, int] | None = None, initial_state: dict | None = None) -> Run:
+        truncate: tuple[int, int] | None = None, initial_state: dict | None = None, lengths=None) -> Run:
     """Unroll ``rec`` over ``T`` steps, evaluate it on ``inputs`` and back-propagate the loss.
 
     ``inputs`` maps each input/target to an array stacked over time on axis 0:
@@ -233,7 +237,30 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     >>> a, b = run(rec, data), run(rec, data, copies=False, checkpoint=2)
     >>> bool(abs(a.grads["W"] - b.grads["W"]).max() < 1e-12)
     True
+
+    Sequences of different lengths share a batch with ``lengths=`` (one whole number per
+    sequence, or a ``(T, B)`` mask of ones then zeros; see docs/lengths.md): each sequence's data
+    fills its first steps and is padded at the end.  The loss, every gradient and every value at
+    a sequence's real steps are those of the sequence run alone; a padded step adds nothing to
+    the loss or the gradients; ``tau`` is each sequence's own last step.  At a padded step a state
+    (a variable read at an earlier step) holds its value of the sequence's last step, so
+    ``run.final_state`` is each sequence's own; other values there are computed from the padding
+    and mean nothing.  The recurrence runs rewritten with masks
+    (:func:`graphrnn.recurrence.padded.padded`), on every strategy.
+
+    >>> full = run(rec, data)
+    >>> cut = run(rec, {n: a[:, ..., :1] for n, a in data.items()}, T=4)
+    >>> both = run(rec, data, lengths=[4, 6])
+    >>> bool(abs(both.values["h[4]"][:, 0] - cut.values["h[4]"][:, 0]).max() < 1e-12)
+    True
+    >>> bool(abs(both.values["h[6]"][:, 0] - cut.values["h[4]"][:, 0]).max() < 1e-12)  # held
+    True
     """
+    if lengths is not None:
+        return _run_lengths(rec, inputs, lengths, dict(
+            params=params, T=T, mode=mode, p=p, seed=seed, dtype=dtype, backward=backward, copies=copies,
+            overrides=overrides, retain_graph=retain_graph, checkpoint=checkpoint, truncate=truncate,
+            initial_state=initial_state))
     plan = RunPlan.make(rec, inputs, params, T, mode, p=p, seed=seed, dtype=dtype, backward=backward,
                         copies=copies, overrides=overrides, retain_graph=retain_graph, checkpoint=checkpoint,
                         truncate=truncate, initial_state=initial_state)
@@ -245,6 +272,64 @@ def run(rec: Recurrence, inputs, params=None, T=None, mode="teacher", *, p: floa
     got._final_state = lambda: state_of(lambda vs: _value(plan, values, *vs), state_delays(plan.rec, plan.eqs),
                                         plan.T)
     return got
+
+
+def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
+    """A run of sequences of different lengths: the recurrence rewritten with masks, run as usual."""
+    from ..recurrence.padded import padded
+
+    if options["mode"] != "teacher":
+        raise DataError(f"lengths= runs teacher forcing only; mode={options['mode']!r} feeds the model's own "
+                        f"outputs, which a padded batch does not support yet: run the sequences of each "
+                        f"length separately")
+    dtype = np.dtype(options["dtype"])
+    data = check_data(rec, inputs, dtype)
+    batch = next(iter(batch_sizes(rec, data).values()), 1)
+    T = options.pop("T")
+    available = steps_in(rec, data) if any(v.kind != "context" for n, v in rec.variables.items()
+                                           if n in data) else None
+    lengths = check_lengths(lengths, batch, available if T is None else max(T, available or T))
+    if T is None:
+        T = int(lengths.max())
+    elif int(lengths.max()) > T:
+        raise DataError(f"the longest sequence has {int(lengths.max())} steps, more than T={T}; pass T of at "
+                        f"least {int(lengths.max())} or leave T out")
+    pad = padded(rec)
+    got = run(pad.rec, padded_inputs(rec, pad, data, lengths, T, dtype), T=T, **options)
+    got.rec = rec
+    got.lengths = lengths
+    values = got.values
+    plan_initial = check_state(pad.rec, pad.rec.equations, options["initial_state"], batch, dtype)
+    delays = {n: k for n, k in state_delays(rec, rec.equations).items()}
+
+    def own(name, s):
+        """``name`` at each sequence's own step ``s`` counted back from its end (``s <= 0``)."""
+        columns = []
+        for b, n in enumerate(lengths):
+            step = int(n) + s
+            if (name, step) in plan_initial:
+                whole = plan_initial[(name, step)]
+            else:
+                whole = _value_of(pad.rec, options, values, name, step, batch, dtype)
+            whole = np.asarray(whole)
+            columns.append(np.broadcast_to(whole, (whole.shape[0], batch))[:, b])
+        return np.stack(columns, axis=1)
+
+    got._final_state = lambda: {name: own(name, 0) if k == 1 else np.stack([own(name, i - k + 1) for i in range(k)])
+                                for name, k in delays.items()}
+    return got
+
+
+def _value_of(rec, options, values, name, s, batch, dtype):
+    """``name``'s value at step ``s`` of a run's ``values``; before step 1, its initial value."""
+    got = values.get(key(name, s))
+    if got is not None:
+        return got
+    learned = rec.learned_inits().get(name)
+    if learned is not None:
+        params = options["params"] if options["params"] is not None else rec.init_params(dtype=dtype)
+        return np.repeat(np.asarray(params[learned], dtype=dtype).reshape(-1, 1), batch, axis=1)
+    return np.zeros((rec.variables[name].rows, batch), dtype=dtype)
 
 
 def _value(plan, values, name, s):
