@@ -30,16 +30,46 @@ def batch_sizes(rec, data) -> dict[str, int]:
     return out
 
 
-def steps_in(rec: Recurrence, data: dict) -> int:
-    """The longest unroll the data covers (a variable read at t+k needs k steps beyond T)."""
-    lengths = [len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
-               if rec.variables[n].kind in ("input", "target")]
-    if not lengths:
+def steps_in(rec: Recurrence, data: dict, strict: bool = True) -> int:
+    """The number of steps the data covers (a variable read at t+k needs k steps beyond T).
+
+    With ``strict`` (when a run is not given ``T``), arrays covering different numbers of steps
+    are an error naming each one's length and what the spec reads of it: a quietly shorter run
+    is more often a mistake than meant; pass ``T`` to run fewer steps than some array holds.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.load("fig10_9")          # y[1..tau+1]: y[t+1] is the target of step t
+    >>> data = rec.random_inputs(4)
+    >>> len(data["y"]), steps_in(rec, data)
+    (5, 4)
+    """
+    covered = {n: len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
+               if rec.variables[n].kind in ("input", "target")}
+    if not covered:
         raise DataError("no per-step data to take the number of steps from; pass T")
-    T = min(lengths)
+    T = min(covered.values())
     if T < 1:
-        raise DataError("the data is too short for a single step")
+        name = min(covered, key=covered.get)
+        raise DataError(f"the data is too short for a single step: {name!r} has {len(data[name])} steps"
+                        + _reads(rec, name))
+    if strict and len(set(covered.values())) > 1:
+        longest = max(covered, key=covered.get)
+        shortest = min(covered, key=covered.get)
+        parts = ", ".join(f"{n!r} has {len(data[n])} steps"
+                          + (f"{_reads(rec, n)}, enough for {c}" if _reads(rec, n) else "")
+                          for n, c in covered.items())
+        raise DataError(
+            f"the data arrays cover different numbers of steps: {parts}; {key(shortest, len(data[shortest]) + 1)} "
+            f"is missing "
+            f"for a run as long as {longest!r}.  Give arrays covering the same steps, or pass T= (e.g. T={T}) "
+            f"to run fewer steps than some array holds")
     return T
+
+
+def _reads(rec: Recurrence, name: str) -> str:
+    """``" (read up to y[t+1])"`` when ``name`` is read beyond the step being computed, else ``""``."""
+    extra = rec.steps_needed(name, 1)[1] - 1
+    return f" (read up to {key(name, 'tau+' + str(extra))})" if extra > 0 else ""
 
 
 def check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:

@@ -89,6 +89,7 @@ class RunPlan:
         """Check the arguments of :func:`run` and plan the run (equations, blocks, compiled expressions)."""
         if mode not in ("teacher", "free", "scheduled"):
             raise ValueError(f"mode must be 'teacher', 'free' or 'scheduled', not {mode!r}")
+        check_mode(rec, mode)
         p = options.get("p", 0.5)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"the scheduled-sampling probability p must lie in [0, 1], not {p}")
@@ -159,6 +160,17 @@ class RunPlan:
     def leaves(self) -> dict[str, Tensor]:
         """The parameters as engine leaves (with a gradient when the run goes backward)."""
         return {name: Tensor(arr, requires_grad=self.backward, name=name) for name, arr in self.params.items()}
+
+
+def check_mode(rec: Recurrence, mode: str) -> None:
+    """Free running and scheduled sampling feed the model's outputs back through the spec's ``feedback``
+    lines: on a spec without one they would quietly run teacher forcing, so they are an error."""
+    if mode != "teacher" and not rec.spec.feedbacks:
+        targets = [n for n, v in rec.variables.items() if v.kind == "target"]
+        example = f"`feedback {targets[0]}[t] = argmax(o[t])`" if targets else "`feedback y[t] = argmax(o[t])`"
+        raise SpecError(f"mode={mode!r} feeds the model's own outputs back in place of a target, but {rec.name} "
+                        f"has no `feedback` line saying what to feed; add one such as {example} (see "
+                        f"fig10_6), or run mode='teacher'", variable=targets[0] if targets else None)
 
 
 def _backward(rec: Recurrence, backward) -> bool:
@@ -286,8 +298,8 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
     data = check_data(rec, inputs, dtype)
     batch = next(iter(batch_sizes(rec, data).values()), 1)
     T = options.pop("T")
-    available = steps_in(rec, data) if any(v.kind != "context" for n, v in rec.variables.items()
-                                           if n in data) else None
+    available = steps_in(rec, data, strict=T is None) if any(
+        rec.variables[n].kind != "context" for n in data) else None
     lengths = check_lengths(lengths, batch, available if T is None else max(T, available or T))
     if T is None:
         T = int(lengths.max())
