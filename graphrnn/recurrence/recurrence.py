@@ -231,7 +231,7 @@ def _near_duplicates(a: str, b: str) -> bool:
     """Whether parameter names ``a`` and ``b`` look like one name mistyped: a letter doubled (``bb``,
     ``Ww``), a look-alike character (``W1``/``Wl``, ``b0``/``bO``), a difference of case only, or, for
     names of four characters or more, one character left out or added (``Wgate``/``Wgat``).  Names
-    differing in a letter or digit that means something (``b``/``c``, ``W1``/``W2``, ``W1``/``W11``,
+    differing in a letter or digit that means something (``b``/``c``, ``W1``/``W2``, ``W1``/``W11``, ``W100``/``W1000``,
     ``Uf``/``Ui``, ``bias_f``/``bias_i``) are not.
 
     >>> [_near_duplicates(*p) for p in [("b", "bb"), ("W", "Ww"), ("W1", "Wl"), ("Wx", "WX"), ("b", "c"),
@@ -243,8 +243,12 @@ def _near_duplicates(a: str, b: str) -> bool:
     if _canonical(a) == _canonical(b):
         return True
     short, long_ = sorted((a, b), key=len)
-    return len(long_) - len(short) == 1 and len(short) >= 4 and any(
-        long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+    return len(long_) - len(short) == 1 and len(short) >= 4 and short in _one_left_out(long_)
+
+
+def _one_left_out(name: str) -> set[str]:
+    """``name`` with one of its characters left out, not a digit (``W100`` beside ``W1000`` is numbering)."""
+    return {name[:i] + name[i + 1:] for i, c in enumerate(name) if not c.isdigit()}
 
 
 def _near_duplicate_pairs(names: list[str]):
@@ -256,7 +260,7 @@ def _near_duplicate_pairs(names: list[str]):
     present = set(names)
     for long_ in names:  # one character left out: the names it leaves, looked up
         if len(long_) >= 5:
-            pairs += [(short, long_) for short in sorted({long_[:i] + long_[i + 1:] for i in range(len(long_))})
+            pairs += [(short, long_) for short in sorted(_one_left_out(long_))
                       if short in present and _canonical(short) != _canonical(long_)]
     return pairs
 
