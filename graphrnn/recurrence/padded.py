@@ -53,12 +53,15 @@ class Padded:
 
     ``rec`` is the rewritten recurrence; ``masks`` maps each mask input to its rows;
     ``at_tau`` maps each input standing for a data read at the last step to ``(data, k)``
-    (it holds, at step tau, each sequence's step n_b + k of ``data``); ``hidden`` names the
-    variables the rewrite added."""
+    (it holds, at step tau, each sequence's step n_b + k of ``data``); ``tied`` maps each
+    parameter the rewrite added to the learned initial value it stands for (``g0`` read after
+    a sequence's end, ``g[t+1]``): a run gives it that value, and adds its gradient to that
+    value's; ``hidden`` names the variables and parameters the rewrite added."""
 
     rec: object
     masks: dict = field(default_factory=dict)
     at_tau: dict = field(default_factory=dict)
+    tied: dict = field(default_factory=dict)
     hidden: set = field(default_factory=set)
 
 
@@ -130,12 +133,41 @@ class _Rewrite:
         self.out.masks[name] = rows
         return name
 
-    def rows_of(self, e, eq) -> int:
+    def rows_of(self, loss, eq) -> int:
+        """The rows of the columns a loss compares (its classes for cross_entropy)."""
+        a, y = loss.args
+        if loss.fn == "cross_entropy":
+            if isinstance(y, Ref) and self.rec.variables[y.name].is_label:
+                return self.rec.variables[y.name].classes
+            raise _refuse(self.rec, f"the target `{y.text}` of cross_entropy is not class labels read at a step "
+                          f"(such as `y[t]`)", eq.line, eq.name)
+        rows = self._rows(y) or self._rows(a)
+        if rows is None:
+            raise _refuse(self.rec, f"the rows of `{loss.text}` cannot be told", eq.line, eq.name)
+        return rows
+
+    def _rows(self, e):
+        """The rows of a column-valued expression, or None where they cannot be told from its parts."""
         if isinstance(e, Ref):
             var = self.rec.variables[e.name]
             return var.classes if var.is_label else var.rows
-        raise _refuse(self.rec, f"the target `{e.text}` of a loss is not a variable at a step; write it as one "
-                      f"(e.g. `y[t]`)", eq.line, eq.name)
+        shapes = self.rec.all_param_shapes()
+        if isinstance(e, Name):
+            return shapes[e.name][0] if e.name in shapes else self.rec.variables[e.name].rows
+        if isinstance(e, Bin) and e.op == "@":
+            left = e.left
+            if isinstance(left, Transpose) and isinstance(left.operand, Name) and left.operand.name in shapes:
+                return shapes[left.operand.name][1]
+            return shapes[left.name][0] if isinstance(left, Name) and left.name in shapes else None
+        if isinstance(e, Call) and e.fn == "one_hot":
+            return self._rows(e.args[0])
+        if isinstance(e, Call) and e.fn not in ("argmax", "sample"):
+            return self._rows(e.args[0])
+        if isinstance(e, Bin):
+            return self._rows(e.left) or self._rows(e.right)
+        if isinstance(e, Unary):
+            return self._rows(e.operand)
+        return None
 
     # ------------------------------------------------------------------ every step
     def later_reads(self, e, eq):
@@ -143,11 +175,14 @@ class _Rewrite:
         if isinstance(e, Ref):
             var = self.rec.variables[e.name]
             if e.anchor == "t" and e.offset > 0 and e.name in self.rec.equations:
-                if var.init == "learned":
-                    raise _refuse(self.rec, f"`{e.text}` reads a later step of {e.name}, whose initial value is "
-                                  f"learned; a padded batch supports a zero initial value there "
-                                  f"(`init {e.name} = zero`)", eq.line, e.name)
                 m = self.mask(var.rows, eq.line, e.name)
+                if var.init == "learned":  # the learned value, as a parameter tied to it (see Padded.tied)
+                    learned = self.rec.learned_inits()[e.name]
+                    tied = next((p for p, q in self.out.tied.items() if q == learned), None)
+                    if tied is None:
+                        tied = self.fresh(f"{learned}_after")
+                        self.out.tied[tied] = learned
+                    return f"(({m}[t{e.offset:+d}] * {text_of(e)}) + ((1 - {m}[t{e.offset:+d}]) * {tied}))"
                 return f"({m}[t{e.offset:+d}] * {text_of(e)})"
             return text_of(e)
         return self._map(e, lambda a: self.later_reads(a, eq))
@@ -156,7 +191,7 @@ class _Rewrite:
         """Each loss of a step: exactly 0, with zero gradient, at padded steps."""
         if isinstance(e, Call) and e.fn in LOSSES:
             a, y = e.args
-            m = self.mask(self.rows_of(y, eq), eq.line, eq.name)
+            m = self.mask(self.rows_of(e, eq), eq.line, eq.name)
             a_text, y_text = self.later_reads(a, eq), self.later_reads(y, eq)
             if e.fn == "mse":
                 return f"mse(({m}[t] * {a_text}), ({m}[t] * {y_text}))"
@@ -237,6 +272,8 @@ class _Rewrite:
             var = rec.variables[data]
             declarations.append(f"target {new}: class {var.classes}" if var.is_label else f"input {new}: {var.rows}")
         declarations += [f"state {lag}: {rec.variables[name].rows}" for (name, _), lag in self.lags.items()]
+        shapes = rec.all_param_shapes()
+        declarations += [f"param {p}: {shapes[q][0]} x 1" for p, q in self.out.tied.items()]
         if rec.losses and not spec.losses:
             declarations.append("loss " + ", ".join(rec.losses))
         skip = {eq.line for eq in spec.equations}
@@ -251,7 +288,7 @@ class _Rewrite:
                 new = Recurrence(text, sizes=rec.sizes, name=rec.name)
         except SpecError as exc:
             raise _refuse(rec, f"its rewrite with masks fails ({exc.message})") from None
-        if new.all_param_shapes() != rec.all_param_shapes():
+        if new.all_param_shapes() != {**rec.all_param_shapes(), **{p: shapes[q] for p, q in self.out.tied.items()}}:
             raise _refuse(rec, "its rewrite with masks changes the parameters")
         self.out.rec = new
         return self.out

@@ -229,7 +229,8 @@ def _canonical(name: str) -> str:
 
 def _near_duplicates(a: str, b: str) -> bool:
     """Whether parameter names ``a`` and ``b`` look like one name mistyped: a letter doubled (``bb``,
-    ``Ww``), a look-alike character (``W1``/``Wl``, ``b0``/``bO``), a difference of case only, or, for
+    ``Ww``), a look-alike character (``W1``/``Wl``, ``b0``/``bO``), a difference of case only (``Wx``/``WX``;
+    not ``b``/``B``: one-letter names are the book's symbols, where case means something), or, for
     names of four characters or more, one character left out or added (``Wgate``/``Wgat``).  Names
     differing in a letter or digit that means something (``b``/``c``, ``W1``/``W2``, ``W1``/``W11``, ``W100``/``W1000``,
     ``Uf``/``Ui``, ``bias_f``/``bias_i``) are not.
@@ -238,7 +239,7 @@ def _near_duplicates(a: str, b: str) -> bool:
     ...                                   ("W1", "W2"), ("W1", "W11"), ("Uf", "Ui"), ("Wgate", "Wgat"), ("b", "bf")]]
     [True, True, True, True, False, False, False, False, True, False]
     """
-    if a == b:
+    if a == b or len(a) == len(b) == 1:  # b and B, w and W: two symbols, as in the book's math
         return False
     if _canonical(a) == _canonical(b):
         return True
@@ -256,7 +257,8 @@ def _near_duplicate_pairs(names: list[str]):
     groups: dict[str, list[str]] = {}
     for name in names:
         groups.setdefault(_canonical(name), []).append(name)
-    pairs = [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1:]]
+    pairs = [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1:]
+             if not len(a) == len(b) == 1]
     present = set(names)
     for long_ in names:  # one character left out: the names it leaves, looked up
         if len(long_) >= 5:

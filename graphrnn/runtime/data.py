@@ -52,7 +52,10 @@ def steps_in(rec: Recurrence, data: dict, strict: bool = True) -> int:
         name = min(covered, key=covered.get)
         raise DataError(f"the data is too short for a single step: {name!r} has {len(data[name])} steps"
                         + _reads(rec, name))
-    if strict and len(set(covered.values())) > 1:
+    # arrays "agree" when each holds the run's steps and what is read beyond them (an array read only at
+    # earlier steps, x[t-2], may hold all T steps: what it holds beyond the last read is not an error)
+    natural = {n: len(data[n]) - max(rec.steps_needed(n, 1)[1] - 1, 0) for n in covered}
+    if strict and len(set(natural.values())) > 1:
         longest = max(covered, key=covered.get)
         shortest = min(covered, key=covered.get)
         parts = ", ".join(f"{n!r} has {len(data[n])} steps"

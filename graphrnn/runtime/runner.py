@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -307,9 +308,21 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
         raise DataError(f"the longest sequence has {int(lengths.max())} steps, more than T={T}; pass T of at "
                         f"least {int(lengths.max())} or leave T out")
     pad = padded(rec)
+    if pad.tied:  # a learned initial value read after a sequence's end: one more name for it
+        given = check_params(rec, rec.init_params(dtype=dtype) if options["params"] is None else options["params"],
+                             dtype)
+        options["params"] = {**given, **{p: given[q] for p, q in pad.tied.items()}}
     got = run(pad.rec, padded_inputs(rec, pad, data, lengths, T, dtype), T=T, **options)
     got.rec = rec
     got.lengths = lengths
+    if pad.tied:
+        got.values = _Tied(got.values, pad.tied, add=False)
+        got.grads = _Tied(got.grads, pad.tied, add=True)
+        for p, q in pad.tied.items():
+            extra = got.copy_grads.pop(p, {})
+            mine = got.copy_grads.setdefault(q, {})
+            for t, g in extra.items():
+                mine[t] = mine[t] + g if t in mine else g
     values = got.values
     plan_initial = check_state(pad.rec, pad.rec.equations, options["initial_state"], batch, dtype)
     delays = {n: k for n, k in state_delays(rec, rec.equations).items()}
@@ -330,6 +343,32 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
     got._final_state = lambda: {name: own(name, 0) if k == 1 else np.stack([own(name, i - k + 1) for i in range(k)])
                                 for name, k in delays.items()}
     return got
+
+
+class _Tied(Mapping):
+    """A run's values or gradients without the parameters a padded run added for a learned initial value
+    (:attr:`graphrnn.recurrence.padded.Padded.tied`); with ``add``, their gradients added to that value's."""
+
+    def __init__(self, base, tied: dict, add: bool):
+        self._base, self._tied, self._add = base, tied, add
+        self._into = {q: [p for p, q2 in tied.items() if q2 == q] for q in tied.values()}
+
+    def __getitem__(self, name):
+        if name in self._tied:
+            raise KeyError(name)
+        got = self._base[name]
+        if self._add and name in self._into:
+            got = got + sum(self._base[p] for p in self._into[name])
+        return got
+
+    def __iter__(self):
+        return (name for name in self._base if name not in self._tied)
+
+    def __len__(self) -> int:
+        return len(self._base) - sum(1 for p in self._tied if p in self._base)
+
+    def __repr__(self):
+        return f"<NodeMap of {len(self)} nodes>"
 
 
 def _value_of(rec, options, values, name, s, batch, dtype):

@@ -165,10 +165,27 @@ def test_unsupported_constructs_are_refused_by_name():
     rec = gr.load("fig10_6")
     with pytest.raises(DataError, match="teacher forcing only"):
         rec.run(rec.random_inputs(3, batch=2), lengths=[3, 2], mode="free")
-    learned = gr.Recurrence("input x: 2\nstate g: 2 = learned\ng[t] = tanh(W @ g[t+1] + U @ x[t])\n"
-                            "L[t] = mse(g[t], x[t])\n")
-    with pytest.raises(SpecError, match=r"`g\[t\+1\]` reads a later step of g, whose initial value is learned"):
-        learned.run(learned.random_inputs(3, batch=2), lengths=[3, 2])
+
+
+LEARNED = """
+input x: 2
+state g: 2 = learned
+state h: 3 = learned
+g[t] = tanh(W @ g[t+1] + U @ x[t])
+h[t] = tanh(A @ h[t-1] + B @ g[t] + C @ g[t+2])
+L[t] = mse(h[t], C2 @ x[t])
+"""
+
+
+@pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
+def test_a_learned_initial_value_read_after_each_sequences_end(copies):
+    rec = gr.Recurrence(LEARNED)
+    p = padded(rec)
+    assert p.tied == {"g0_after": "g0"} and "g0_after" in p.rec.equations["g"].text
+    data, params = rec.random_inputs(5, batch=3, seed=11), rec.init_params(seed=12)
+    run = check_against_alone(rec, data, params, [5, 2, 3], copies)
+    assert set(run.grads) >= {"g0", "h0"} and "g0_after" not in run.grads and "g0_after" not in run.values
+    assert "g0_after" not in run.copy_grads
 
 
 def test_the_rewrite_is_written_in_the_notation():
