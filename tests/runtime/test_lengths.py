@@ -220,3 +220,48 @@ def test_random_recurrences_against_each_sequence_alone(drawn, lengths, copies, 
         assume(False)  # a value of the spec overflows on this data
     assume(all(np.isfinite(a.loss) for a in alone))
     check_against_alone(rec, data, params, lengths, copies)
+
+
+@pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
+@pytest.mark.parametrize("name", ["fig10_3", "lstm", "fig10_4"])
+def test_checkpointed_and_truncated_runs_of_a_padded_batch(name, copies):
+    """Checkpointing gives the same gradients; truncated BPTT cuts at the batch's steps k1, 2k1, ..., T,
+    so it matches each sequence alone when every length is a multiple of k1 (a shorter last window of
+    a sequence alone would start later)."""
+    rec = gr.load(name)
+    data, params = rec.random_inputs(6, batch=3, seed=13), rec.init_params(seed=14)
+    lengths = [6, 2, 4]
+    for options in ({"checkpoint": 2}, {"truncate": (2, 3)}):
+        batch = rec.run(data, params=params, lengths=lengths, copies=copies, **options)
+        alone = [rec.run(alone_data(rec, data, b, n), params=params, T=n, copies=copies, **options)
+                 for b, n in enumerate(lengths)]
+        assert batch.loss == pytest.approx(sum(a.loss for a in alone), rel=TOL)
+        for p in rec.all_param_shapes():
+            assert rel(batch.grads[p], sum(a.grads[p] for a in alone)) < TOL, (options, p)
+
+
+def test_initial_state_and_final_state_of_a_padded_batch():
+    """A long padded batch run in two pieces: the second starts from the first's final_state, each
+    sequence's own last state (a sequence ended in the first piece carries its final state through)."""
+    rec = gr.load("lstm")
+    data, params = rec.random_inputs(6, batch=2, seed=15), rec.init_params(seed=16)
+    whole = rec.run(data, params=params, lengths=[6, 5])
+    first = rec.run({n: a[:3] for n, a in data.items()}, params=params, lengths=[3, 3])
+    second = rec.run({n: a[3:] for n, a in data.items()}, params=params, lengths=[3, 2],
+                     initial_state=first.final_state)
+    for name in ("h", "s"):
+        np.testing.assert_allclose(second.final_state[name], whole.final_state[name], rtol=0, atol=1e-14)
+        np.testing.assert_allclose(whole.final_state[name][:, 1], whole.values[f"{name}[5]"][:, 1], atol=0)
+
+
+def test_cli_run_takes_lengths(tmp_path, capsys):
+    from graphrnn.cli import main
+
+    out = tmp_path / "v.npz"
+    assert main(["run", "fig10_3", "--steps", "4", "--batch", "2", "--lengths", "4,2", "-o", str(out)]) == 0
+    rec = gr.load("fig10_3")
+    run = rec.run(rec.random_inputs(4, batch=2, seed=0), params=rec.init_params(seed=0), lengths=[4, 2])
+    with np.load(out, allow_pickle=False) as got:
+        assert got["lengths"].tolist() == [4, 2] and float(got["loss"]) == run.loss
+    assert main(["run", "fig10_3", "--lengths", "4,x"]) == 2
+    assert "--lengths takes whole numbers" in capsys.readouterr().err
