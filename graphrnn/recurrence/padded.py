@@ -56,12 +56,15 @@ class Padded:
     (it holds, at step tau, each sequence's step n_b + k of ``data``); ``tied`` maps each
     parameter the rewrite added to the learned initial value it stands for (``g0`` read after
     a sequence's end, ``g[t+1]``): a run gives it that value, and adds its gradient to that
-    value's; ``hidden`` names the variables and parameters the rewrite added."""
+    value's; ``held`` names the variables that hold their value after a sequence's end (so at
+    step T each holds its value of the sequence's last step); ``hidden`` names the variables
+    and parameters the rewrite added."""
 
     rec: object
     masks: dict = field(default_factory=dict)
     at_tau: dict = field(default_factory=dict)
     tied: dict = field(default_factory=dict)
+    held: set = field(default_factory=set)
     hidden: set = field(default_factory=set)
 
 
@@ -250,6 +253,7 @@ class _Rewrite:
         held = {v for v in forward_read | read_at_tau
                 if rec.equations[v].anchor == "t" and self.directions.get(v, 0) >= 0
                 and rec.variables[v].rows is not None}
+        self.out.held = held
         lines = []
         for name, eq in rec.equations.items():
             if eq.anchor == "t":

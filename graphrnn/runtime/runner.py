@@ -326,6 +326,7 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
     values = got.values
     plan_initial = check_state(pad.rec, pad.rec.equations, options["initial_state"], batch, dtype)
     delays = {n: k for n, k in state_delays(rec, rec.equations).items()}
+    at_T = got.__dict__.get("_final_state")  # the rewritten run's states at step T (held: each sequence's last)
 
     def own(name, s):
         """``name`` at each sequence's own step ``s`` counted back from its end (``s <= 0``)."""
@@ -334,6 +335,13 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
             step = int(n) + s
             if (name, step) in plan_initial:
                 whole = plan_initial[(name, step)]
+            elif step >= 1 and key(name, step) not in values:  # a segmented run keeps no per-step values
+                if s != 0 or name not in pad.held:
+                    raise DataError(f"final_state[{name!r}] of a padded batch needs {name} at each sequence's last "
+                                    f"{delays[name]} steps, which a checkpointed or truncated run does not keep; "
+                                    f"run without checkpoint=/truncate= to carry the state on")
+                final = at_T() if callable(at_T) else at_T
+                whole = final[name] if delays[name] == 1 else final[name][-1]
             else:
                 whole = _value_of(pad.rec, options, values, name, step, batch, dtype)
             whole = np.asarray(whole)
@@ -376,6 +384,8 @@ def _value_of(rec, options, values, name, s, batch, dtype):
     got = values.get(key(name, s))
     if got is not None:
         return got
+    if s >= 1:
+        raise AssertionError(f"{key(name, s)} is missing from a run's values")
     learned = rec.learned_inits().get(name)
     if learned is not None:
         params = options["params"] if options["params"] is not None else rec.init_params(dtype=dtype)

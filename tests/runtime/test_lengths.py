@@ -265,3 +265,31 @@ def test_cli_run_takes_lengths(tmp_path, capsys):
         assert got["lengths"].tolist() == [4, 2] and float(got["loss"]) == run.loss
     assert main(["run", "fig10_3", "--lengths", "4,x"]) == 2
     assert "--lengths takes whole numbers" in capsys.readouterr().err
+
+
+def test_a_lean_compiled_run_of_a_padded_batch(monkeypatch):
+    """A long run keeps per step only what the backward pass reads (runner.LEAN_BYTES): same numbers."""
+    from graphrnn.runtime import runner
+
+    rec = gr.load("lstm")
+    data, params = rec.random_inputs(8, batch=3, seed=17), rec.init_params(seed=18)
+    monkeypatch.setattr(runner, "LEAN_BYTES", 1)
+    lean = check_against_alone(rec, data, params, [8, 3, 5], copies=False)
+    assert lean.program is not None and lean.program.lean
+
+
+@pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
+def test_the_final_state_of_a_checkpointed_padded_batch(copies):
+    """A segmented run keeps no per-step values: a held state's value at step T is each sequence's last;
+    a state read two steps back needs more, and says so instead of answering zeros."""
+    rec = gr.load("lstm")
+    data = rec.random_inputs(6, batch=2, seed=19)
+    whole = rec.run(data, lengths=[6, 3], copies=copies)
+    for options in ({"checkpoint": 2}, {"truncate": (2, 2)}):
+        part = rec.run(data, lengths=[6, 3], copies=copies, **options)
+        for name in ("h", "s"):
+            np.testing.assert_allclose(part.final_state[name], whole.final_state[name], rtol=0, atol=1e-14)
+    two = gr.Recurrence("input x: 2\nstate h: 2\nh[t] = tanh(W @ h[t-2] + U @ x[t])\nL[t] = mse(h[t], x[t])\n")
+    with pytest.raises(DataError, match=r"final_state\['h'\] of a padded batch needs h at each sequence's last 2 "
+                                        r"steps.*run without checkpoint="):
+        _ = two.run(two.random_inputs(6, batch=2), lengths=[6, 3], checkpoint=2, copies=copies).final_state
