@@ -735,7 +735,9 @@ class Recurrence:
 
     def run(self, inputs, params=None, T=None, mode="teacher", **options):
         """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.runtime.run`
-        (the runtime's one entry point), which documents every option."""
+        (the runtime's one entry point), which documents every option.  A spec without a loss runs
+        forward only (``backward=False`` asks for that on any spec); ``lengths=[5, 3, ...]`` runs
+        sequences of different lengths in one batch (docs/lengths.md)."""
         return _runtime().run(self, inputs, params=params, T=T, mode=mode, **options)
 
     def release_buffers(self) -> int:

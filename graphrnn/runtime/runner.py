@@ -325,7 +325,7 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
                 mine[t] = mine[t] + g if t in mine else g
     values = got.values
     plan_initial = check_state(pad.rec, pad.rec.equations, options["initial_state"], batch, dtype)
-    delays = {n: k for n, k in state_delays(rec, rec.equations).items()}
+    delays = state_delays(rec, rec.equations)
     at_T = got.__dict__.get("_final_state")  # the rewritten run's states at step T (held: each sequence's last)
 
     def own(name, s):
