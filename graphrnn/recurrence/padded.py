@@ -66,6 +66,11 @@ class Padded:
     tied: dict = field(default_factory=dict)
     held: set = field(default_factory=set)
     hidden: set = field(default_factory=set)
+    #: data inputs the rewrite added as copies of others (name -> the data it copies): the true
+    #: labels a padded loss saturates at, which free running must not replace by the fed value
+    copies: dict = field(default_factory=dict)
+    #: why free running or scheduled sampling cannot run padded (None: they can)
+    not_free: str | None = None
 
 
 def text_of(e) -> str:
@@ -199,13 +204,25 @@ class _Rewrite:
             if e.fn == "mse":
                 return f"mse(({m}[t] * {a_text}), ({m}[t] * {y_text}))"
             if e.fn == "cross_entropy":
+                truth = self.truth(y, eq)
                 return (f"cross_entropy((({m}[t] * {a_text}) + ((1 - {m}[t]) * ({SATURATED!r} * "
-                        f"one_hot({y_text})))), {y_text})")
+                        f"one_hot({truth})))), {y_text})")
             return (f"bce_with_logits((({m}[t] * {a_text}) + ((1 - {m}[t]) * {SATURATED!r})), "
                     f"(({m}[t] * {y_text}) + (1 - {m}[t])))")
         if isinstance(e, Ref | Name | Num):
             return self.later_reads(e, eq)
         return self._map(e, lambda a: self.losses(a, eq))
+
+    def truth(self, y, eq) -> str:
+        """``y[t+k]`` as a loss's target reads it, where free running does not replace it: a copy of the
+        data when ``y`` has a ``feedback`` line (free running replaces its uses outside a target slot)."""
+        if y.name not in self.rec.spec.feedbacks:
+            return self.later_reads(y, eq)
+        copy = next((c for c, source in self.out.copies.items() if source == y.name), None)
+        if copy is None:
+            copy = self.fresh(f"{y.name}_truth")
+            self.out.copies[copy] = y.name
+        return text_of(Ref(y.line, y.col, y.text, copy, y.offset, y.anchor))
 
     @staticmethod
     def _map(e, f):
@@ -242,6 +259,17 @@ class _Rewrite:
             return text_of(e)
         return self._map(e, lambda a: self.at_tau(a, eq, held))
 
+    def free_running_reads(self) -> str | None:
+        """Why free running cannot run padded: a fed value read at a later step (``y[t+1]``, which after a
+        sequence's last step is its initial value alone) or at the last step (tau is each sequence's own)."""
+        fed = set(self.rec.spec.feedbacks)
+        for eq in self.rec.equations.values():
+            for ref in references(eq.expr, skip_targets=True):
+                if ref.name in fed and (ref.anchor == "tau" or ref.offset > 0):
+                    return (f"`{ref.text}` in the equation of {eq.name} reads the fed value of {ref.name} at a "
+                            f"{'last' if ref.anchor == 'tau' else 'later'} step")
+        return None
+
     # ------------------------------------------------------------------ the whole spec
     def run(self):
         rec = self.rec
@@ -272,6 +300,11 @@ class _Rewrite:
             source = f"{name}[t{k:+d}]" if k else f"{name}[t]"
             lines.append(f"{lag}[t] = ({m}[t] * {source}) + ((1 - {m}[t]) * {lag}[t-1])")
         declarations = [f"input {m}: {rows}" for m, rows in self.out.masks.items()]
+        for copy, source in self.out.copies.items():
+            declarations.append(f"target {copy}: class {rec.variables[source].classes}")
+            if rec.variables[source].init is not None:
+                declarations.append(f"init {copy} = {rec.variables[source].init}")
+        self.out.not_free = self.free_running_reads()
         for new, (data, _) in self.out.at_tau.items():
             var = rec.variables[data]
             declarations.append(f"target {new}: class {var.classes}" if var.is_label else f"input {new}: {var.rows}")

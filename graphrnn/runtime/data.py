@@ -299,6 +299,8 @@ def padded_inputs(rec: Recurrence, pad, data: dict, lengths: np.ndarray, T: int,
         steps = max(pad.rec.steps_needed(name, T)[1], T)
         on = (np.arange(1, steps + 1)[:, None] <= lengths[None, :]).astype(dtype)
         out[name] = np.repeat(on[:, None, :], rows, axis=1)
+    for name, source in pad.copies.items():
+        out[name] = data[source]
     for name, (source, k) in pad.at_tau.items():
         var, series = rec.variables[source], data[source]
         arr = np.zeros((T,) + series.shape[1:], dtype=series.dtype)

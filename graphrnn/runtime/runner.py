@@ -291,10 +291,12 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
     """A run of sequences of different lengths: the recurrence rewritten with masks, run as usual."""
     from ..recurrence.padded import padded
 
-    if options["mode"] != "teacher":
-        raise DataError(f"lengths= runs teacher forcing only; mode={options['mode']!r} feeds the model's own "
-                        f"outputs, which a padded batch does not support yet: run the sequences of each "
-                        f"length separately")
+    check_mode(rec, options["mode"])
+    pad = padded(rec)
+    if options["mode"] != "teacher" and pad.not_free:
+        raise SpecError(f"lengths= with mode={options['mode']!r}: {pad.not_free}, which a padded batch cannot "
+                        f"give each sequence as it would alone; run the sequences of each length separately, "
+                        f"or mode='teacher'")
     dtype = np.dtype(options["dtype"])
     data = check_data(rec, inputs, dtype)
     batch = next(iter(batch_sizes(rec, data).values()), 1)
@@ -307,7 +309,6 @@ def _run_lengths(rec: Recurrence, inputs, lengths, options: dict) -> Run:
     elif int(lengths.max()) > T:
         raise DataError(f"the longest sequence has {int(lengths.max())} steps, more than T={T}; pass T of at "
                         f"least {int(lengths.max())} or leave T out")
-    pad = padded(rec)
     if pad.tied:  # a learned initial value read after a sequence's end: one more name for it
         given = check_params(rec, rec.init_params(dtype=dtype) if options["params"] is None else options["params"],
                              dtype)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from reference.random_specs import recurrences
 
@@ -43,9 +43,9 @@ def alone_data(rec, data, b, n):
     return out
 
 
-def check_against_alone(rec, data, params, lengths, copies, T=None):
-    batch = rec.run(data, params=params, lengths=lengths, copies=copies, T=T)
-    alone = [rec.run(alone_data(rec, data, b, n), params=params, T=n, copies=copies)
+def check_against_alone(rec, data, params, lengths, copies, T=None, mode="teacher"):
+    batch = rec.run(data, params=params, lengths=lengths, copies=copies, T=T, mode=mode)
+    alone = [rec.run(alone_data(rec, data, b, n), params=params, T=n, copies=copies, mode=mode)
              for b, n in enumerate(lengths)]
     assert batch.loss == pytest.approx(sum(a.loss for a in alone), rel=TOL, abs=TOL)
     for p in rec.all_param_shapes():
@@ -161,10 +161,32 @@ def test_bad_lengths_are_clear_errors(lengths, T, needle):
         rec.run(rec.random_inputs(5, batch=2), lengths=lengths, T=T)
 
 
+@pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
+@pytest.mark.parametrize("name", ["fig10_6", "fig10_10"])
+def test_free_running_against_each_sequence_alone(name, copies):
+    """The fed value (argmax of the scores) of each sequence is its own; the padded loss saturates at the
+    true label (a copy of y that free running does not replace by the fed value)."""
+    rec = gr.load(name)
+    data, params = rec.random_inputs(6, batch=3, seed=21), rec.init_params(seed=22)
+    free = check_against_alone(rec, data, params, [6, 2, 4], copies, mode="free")
+    teacher = rec.run(data, params=params, lengths=[6, 2, 4], copies=copies)
+    assert free.loss != teacher.loss  # the fed values did change something
+    for p, same in ((1.0, free), (0.0, teacher)):  # scheduled sampling at its two ends
+        got = rec.run(data, params=params, lengths=[6, 2, 4], copies=copies, mode="scheduled", p=p)
+        assert got.loss == pytest.approx(same.loss, rel=1e-13)
+
+
 def test_unsupported_constructs_are_refused_by_name():
-    rec = gr.load("fig10_6")
-    with pytest.raises(DataError, match="teacher forcing only"):
-        rec.run(rec.random_inputs(3, batch=2), lengths=[3, 2], mode="free")
+    rec = gr.Recurrence("input x: 2\ntarget y: class 3\nstate h: 3\ninit y = zero\n"
+                        "h[t] = tanh(W @ h[t-1] + U @ x[t])\no[t] = V @ h[t] + Z @ one_hot(y[t+1])\n"
+                        "L[t] = cross_entropy(o[t], y[t])\nfeedback y[t] = argmax(V @ h[t])\n")
+    data = rec.random_inputs(3, batch=2)
+    with pytest.raises(SpecError, match=r"mode='free': `y\[t\+1\]` in the equation of o reads the fed value of "
+                                        r"y at a later step"):
+        rec.run(data, lengths=[3, 2], mode="free")
+    assert np.isfinite(rec.run(data, lengths=[3, 2]).loss)  # teacher forcing: fine
+    with pytest.raises(SpecError, match="no `feedback` line"):
+        gr.load("fig10_3").run(gr.load("fig10_3").random_inputs(3, batch=2), lengths=[3, 2], mode="free")
 
 
 LEARNED = """
@@ -196,18 +218,21 @@ def test_the_rewrite_is_written_in_the_notation():
     assert "(mask_4[t+1] * g[t+1])" in g
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(drawn=recurrences(), lengths=st.lists(st.integers(1, 5), min_size=2, max_size=3),
-       copies=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_random_recurrences_against_each_sequence_alone(drawn, lengths, copies, seed):
+       copies=st.booleans(), seed=st.integers(0, 2 ** 16), free=st.booleans())
+def test_random_recurrences_against_each_sequence_alone(drawn, lengths, copies, seed, free):
     note(drawn.text)
     rec = gr.Recurrence(drawn.text)
     assume(rec.losses)
     try:
-        padded(rec)
-    except SpecError as exc:  # refused by name: a learned state read at a later step
+        pad = padded(rec)
+    except SpecError as exc:  # refused by name
         assert "lengths= cannot be used" in str(exc)
         assume(False)
+    mode = "free" if free and drawn.feedback and pad.not_free is None else "teacher"
+    note(mode)
+    event(mode)
     T = max(lengths)
     data, params = rec.random_inputs(T, batch=len(lengths), seed=seed), rec.init_params(seed=seed + 1)
     for name, arr in data.items():  # bounded logs and powers: keep the values tame
@@ -215,11 +240,11 @@ def test_random_recurrences_against_each_sequence_alone(drawn, lengths, copies, 
             data[name] = np.tanh(arr)
     params = {n: 0.5 * np.tanh(a) for n, a in params.items()}
     try:
-        alone = [rec.run(alone_data(rec, data, b, n), params=params, T=n) for b, n in enumerate(lengths)]
+        alone = [rec.run(alone_data(rec, data, b, n), params=params, T=n, mode=mode) for b, n in enumerate(lengths)]
     except DataError:
         assume(False)  # a value of the spec overflows on this data
     assume(all(np.isfinite(a.loss) for a in alone))
-    check_against_alone(rec, data, params, lengths, copies)
+    check_against_alone(rec, data, params, lengths, copies, mode=mode)
 
 
 @pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
