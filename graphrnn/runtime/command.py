@@ -6,7 +6,8 @@ compact table shows each computed variable at each step (first sequence of the b
 every value is saved, loadable with numpy.load(FILE, allow_pickle=False):
 
     VAR          a computed variable over the steps, (T, rows, B) (or (T,) for a loss per step); a
-                 variable of the last step only (o[tau]) is (rows, B)
+                 variable of the last step only (o[tau]) is (rows, B); in free running, the fed values
+                 (y_fed: (T, B) class labels)
     data:X       the data the run read (inputs, targets, contexts)
     param:W      the parameters
     grad:W       gradients of the loss (parameters and computed variables; with a loss only)
@@ -77,7 +78,11 @@ def collect(run, data: dict, params: dict) -> dict[str, np.ndarray]:
     rec, T = run.rec, run.T
     out: dict[str, np.ndarray] = {}
     for name, var in rec.variables.items():
-        if var.kind not in ("computed", "fed"):
+        if var.kind == "fed":  # free running's fed values (only in that mode), as class labels or columns
+            if key(name, 1) in run.fed:
+                out[name] = np.stack([np.asarray(run.fed[key(name, t)]) for t in range(1, T + 1)])
+            continue
+        if var.kind != "computed":
             continue
         if var.anchor == "tau":
             got = run.values.get(key(name, T))
@@ -108,7 +113,7 @@ def _short(value) -> str:
 def table(run, lengths=None) -> str:
     """A compact table: each computed variable at each step, for the first sequence of the batch."""
     rec, T = run.rec, run.T
-    names = [n for n, v in rec.variables.items() if v.kind in ("computed", "fed")]
+    names = [n for n, v in rec.variables.items() if v.kind == "computed"]
     batch = next((np.shape(run.values[key(n, T)])[-1] for n in names
                   if rec.variables[n].rows is not None and key(n, T) in run.values), 1)
     what = f"loss {run.loss:.6g}" if rec.losses and len(run.grads) else (

@@ -85,3 +85,18 @@ def test_cli_run_reads_data_from_an_npz(tmp_path, capsys):
 def test_cli_run_errors_have_no_traceback(capsys):
     assert main(["run", "fig10_2", "--steps", "0"]) == 2
     assert "--steps and --batch must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["teacher", "free"])
+def test_cli_run_saves_the_fed_values_of_free_running(mode, tmp_path, capsys):
+    out = tmp_path / "values.npz"
+    assert main(["run", "fig10_6", "--steps", "3", "--batch", "2", "--mode", mode, "-o", str(out)]) == 0
+    rec = gr.load("fig10_6")
+    run = rec.run(rec.random_inputs(3, batch=2, seed=0), params=rec.init_params(seed=0), mode=mode, seed=0)
+    with np.load(out, allow_pickle=False) as got:
+        assert float(got["loss"]) == run.loss
+        if mode == "free":
+            np.testing.assert_array_equal(got["y_fed"], np.stack([run.fed[f"y_fed[{t}]"] for t in (1, 2, 3)]))
+        else:
+            assert "y_fed" not in got.files
+    assert main(["run", "fig10_6", "--steps", "3", "--mode", mode]) == 0
