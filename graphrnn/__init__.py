@@ -8,8 +8,8 @@ notation, unrolled in time, drawn and checked step by step.
 from .engine import *  # noqa: F401,F403 - the engine's public names
 from .engine import __all__ as _engine_all
 from .errors import (
-    AnomalyError, BackwardError, DataError, GradcheckError, GraphrnnError, InputError, RenderError, ShapeError,
-    SpecError,
+    AnomalyError, BackwardError, DataError, GradcheckError, GraphrnnError, GraphrnnWarning, InputError, NameWarning,
+    RenderError, ShapeError, SpecError, UnusedWarning,
 )
 from .recurrence import Recurrence, Unrolled
 from .runtime import Run
@@ -22,7 +22,8 @@ from . import train  # noqa: E402  (optimizers, clipping, the trainer, tasks, ge
 __version__ = "0.1.0"
 __all__ = list(_engine_all) + [
     "AnomalyError", "BackwardError", "DataError", "GradcheckError", "GraphrnnError", "InputError",
-    "RenderError", "ShapeError", "SpecError", "Recurrence", "Run", "Unrolled", "load", "Derivation", "derive",
+    "RenderError", "ShapeError", "SpecError", "GraphrnnWarning", "UnusedWarning", "NameWarning", "Recurrence",
+    "Run", "Unrolled", "load", "Derivation", "derive",
 ]
 from .explore import explore  # noqa: E402  (gr.explore: the page that steps through BPTT in a browser)
 __all__.append("explore")

@@ -21,6 +21,7 @@ _COMMAND_MODULES = {
     "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, derived symbolically"),
     "export": ("graphrnn.export.command", "write a recurrence as standalone PyTorch or JAX code"),
     "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML)"),
+    "run": ("graphrnn.runtime.command", "run a recurrence on (random) data and print or save every value (npz)"),
     "train": ("graphrnn.train.command", "train on the adding, copy, Reber or a text task; params, history, curves"),
     "demo": ("graphrnn.demo", "the bundled example: draw fig. 10.3 and verify its BPTT"),
 }
@@ -59,6 +60,18 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _check_mode(args) -> None:
+    """``--mode free`` (or ``scheduled``) on a spec without a ``feedback`` line is an error, whatever the command."""
+    if getattr(args, "mode", None) in ("free", "scheduled") and getattr(args, "arch", None) is not None:
+        from .runtime.runner import check_mode
+
+        try:
+            rec = load_arch(args)
+        except GraphrnnError:
+            return  # the command itself reports it
+        check_mode(rec, args.mode)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrnn",
@@ -87,6 +100,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_mode(args)
         return int(args.func(args) or 0)
     except GraphrnnError as exc:
         print(f"graphrnn {args.command}: error: {exc}", file=sys.stderr)

@@ -56,3 +56,15 @@ class DataError(GraphrnnError, ValueError):
 
 class RenderError(GraphrnnError, RuntimeError):
     """A drawing that cannot be produced (for example graphviz's ``dot`` is missing)."""
+
+
+class GraphrnnWarning(UserWarning):
+    """Base class of the warnings graphrnn gives about a spec or a run that is valid but likely a mistake."""
+
+
+class UnusedWarning(GraphrnnWarning):
+    """A variable that no loss depends on, in a spec that has a loss: it is computed (or read) for nothing."""
+
+
+class NameWarning(GraphrnnWarning):
+    """A parameter named like another (``bb`` beside ``b``): a misspelling makes a second parameter."""

@@ -1,11 +1,12 @@
 """Recurrences in the book's notation: parse, fold, unroll (running them is :mod:`graphrnn.runtime`)."""
 
+from .padded import Padded, padded
 from .recurrence import MODES, Recurrence, Variable
 from .spec import FUNCTIONS, parse_spec
 from .unroll import Unrolled, evaluation_order, key, plan_blocks
 
-__all__ = ["FUNCTIONS", "MODES", "Recurrence", "Unrolled", "Variable", "evaluation_order", "key", "parse_spec",
-           "plan_blocks"]
+__all__ = ["FUNCTIONS", "MODES", "Padded", "Recurrence", "Unrolled", "Variable", "evaluation_order", "key", "padded",
+           "parse_spec", "plan_blocks"]
 
 
 def __getattr__(name):

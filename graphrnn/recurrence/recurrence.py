@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import NameWarning, SpecError, UnusedWarning
 from .shapes import Shape, ShapeInference
 from .spec import (
     LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, enclosing_params, parse_spec, references,
@@ -119,6 +120,8 @@ def find_loop(eqs: dict[str, Equation], prefer: frozenset = frozenset()):
     # 2. per strongly connected group, the cycles must all go forwards, or all backwards, in time
     graph = nx.DiGraph(list(edges))
     for group in nx.strongly_connected_components(graph):
+        if len(group) == 1 and not graph.has_edge(next(iter(group)), next(iter(group))):
+            continue  # no cycle (and a subgraph view of each of thousands of variables costs time)
         sub = graph.subgraph(group)
         if sub.number_of_edges() == 0:
             continue
@@ -214,6 +217,56 @@ def _unrolled_cycle(edges, group, longest: int = 64) -> str | None:
     return None
 
 
+_CONFUSABLE = str.maketrans({"1": "l", "i": "l", "0": "o"})
+
+
+def _canonical(name: str) -> str:
+    """``name`` with case, doubled letters and look-alike characters (1/l/I, 0/O) ironed out."""
+    lowered = name.lower()
+    collapsed = "".join(c for i, c in enumerate(lowered) if not (c.isalpha() and i and lowered[i - 1] == c))
+    return collapsed.translate(_CONFUSABLE)
+
+
+def _near_duplicates(a: str, b: str) -> bool:
+    """Whether parameter names ``a`` and ``b`` look like one name mistyped: a letter doubled (``bb``,
+    ``Ww``), a look-alike character (``W1``/``Wl``, ``b0``/``bO``), a difference of case only (``Wx``/``WX``;
+    not ``b``/``B``: one-letter names are the book's symbols, where case means something), or, for
+    names of four characters or more, one character left out or added (``Wgate``/``Wgat``).  Names
+    differing in a letter or digit that means something (``b``/``c``, ``W1``/``W2``, ``W1``/``W11``, ``W100``/``W1000``,
+    ``Uf``/``Ui``, ``bias_f``/``bias_i``) are not.
+
+    >>> [_near_duplicates(*p) for p in [("b", "bb"), ("W", "Ww"), ("W1", "Wl"), ("Wx", "WX"), ("b", "c"),
+    ...                                   ("W1", "W2"), ("W1", "W11"), ("Uf", "Ui"), ("Wgate", "Wgat"), ("b", "bf")]]
+    [True, True, True, True, False, False, False, False, True, False]
+    """
+    if a == b or len(a) == len(b) == 1:  # b and B, w and W: two symbols, as in the book's math
+        return False
+    if _canonical(a) == _canonical(b):
+        return True
+    short, long_ = sorted((a, b), key=len)
+    return len(long_) - len(short) == 1 and len(short) >= 4 and short in _one_left_out(long_)
+
+
+def _one_left_out(name: str) -> set[str]:
+    """``name`` with one of its characters left out, not a digit (``W100`` beside ``W1000`` is numbering)."""
+    return {name[:i] + name[i + 1:] for i, c in enumerate(name) if not c.isdigit()}
+
+
+def _near_duplicate_pairs(names: list[str]):
+    """The pairs of ``names`` that :func:`_near_duplicates` finds, in time about linear in their number."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(_canonical(name), []).append(name)
+    pairs = [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1:]
+             if not len(a) == len(b) == 1]
+    present = set(names)
+    for long_ in names:  # one character left out: the names it leaves, looked up
+        if len(long_) >= 5:
+            pairs += [(short, long_) for short in sorted(_one_left_out(long_))
+                      if short in present and _canonical(short) != _canonical(long_)]
+    return pairs
+
+
 def _chain(parts: list[str], most: int = 12) -> str:
     """``a -> b -> c``, with the middle of a long chain left out."""
     if len(parts) > most:
@@ -276,6 +329,8 @@ class Recurrence:
         for mode in MODES[1:]:
             self._check_loops(self._mode_equations[mode], mode)
         self.folded = self.folded_graph("teacher")
+        self._warn_unused()
+        self._warn_names()
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -422,17 +477,22 @@ class Recurrence:
                     shapes[eq.name] = shape
             pending = waiting
             if pending and not progress:
-                # a cycle of not-yet-shaped variables: guess each is a column and let unification decide
+                # a cycle of not-yet-shaped variables: guess each one read by another is a column and let
+                # unification decide (not the others: a loss L[t] is a number, found once the rest is)
+                read = {r.name for eq in pending for r in references(eq.expr)}
                 for eq in pending:
-                    shapes.setdefault(eq.name, inf.column(None))
+                    if eq.name in read or not read:
+                        shapes.setdefault(eq.name, inf.column(None))
         for name, shape in inf.params.items():
             dims = inf.resolve(shape)
             if any(d is None for d in dims):
                 which = "rows" if dims[0] is None else "columns"
                 line = self._bare[name].line if name in self._bare else None
+                like = next((p for p in inf.params if p != name and _near_duplicates(name, p)), None)
                 raise self._error(
                     f"cannot infer the {which} of parameter {name!r} from the equations; declare its shape, "
-                    f"e.g. `param {name}: {dims[0] or 'ROWS'} x {dims[1] or 'COLS'}`", line, variable=name)
+                    f"e.g. `param {name}: {dims[0] or 'ROWS'} x {dims[1] or 'COLS'}`"
+                    + (f" (or did you mean {like}?)" if like else ""), line, variable=name)
             self.param_shapes[name] = dims
         written = list(spec.inputs) + list(spec.contexts) + list(spec.targets) + list(spec.states) + [
             eq.name for eq in spec.equations]
@@ -479,6 +539,48 @@ class Recurrence:
                                   f"but has shape {var.shape}", self.spec.loss_lines.get(name, var.line),
                                   variable=name)
         return names
+
+    def _warn_unused(self) -> None:
+        """Warn (:class:`UnusedWarning`) about variables no loss depends on, when the spec has a loss."""
+        if not self.losses:
+            return
+        reach = set(self.losses)
+        for mode in (("teacher", "free") if self.spec.feedbacks else ("teacher",)):
+            graph = self.folded if mode == "teacher" else self.folded_graph(mode)
+            for loss in self.losses:
+                reach |= nx.ancestors(graph, loss)
+        unused = [(n, v) for n, v in self.variables.items() if v.kind != "fed" and n not in reach]
+        if not unused:
+            return
+        listed = ", ".join(f"{v.kind if v.kind != 'computed' else ''} {n}".strip()
+                           + (f" (line {v.line})" if v.line else "") for n, v in unused)
+        them = "it" if len(unused) == 1 else "them"
+        warnings.warn(UnusedWarning(
+            f"{self.name}: no loss ({', '.join(self.losses)}) depends on {listed}: computed or read for nothing, "
+            f"and no gradient reaches {them}; use {them} in the equations of the loss, or remove {them}"),
+            stacklevel=3)
+
+    def _warn_names(self) -> None:
+        """Warn (:class:`NameWarning`) about a parameter named like another: ``bb`` beside ``b``,
+        ``Ww`` beside ``W``, ``W1`` beside ``Wl``, ``Wx`` beside ``WX``, ``Wgate`` beside ``Wgat``."""
+        names = list(self.param_shapes)
+        uses: dict[str, int] = {}
+        for eq in list(self.spec.equations) + list(self.spec.feedbacks.values()):
+            for node in walk(eq.expr):
+                if isinstance(node, Name) and node.name in self.param_shapes:
+                    uses[node.name] = uses.get(node.name, 0) + 1
+        for a, b in _near_duplicate_pairs(names):
+            # the likely typo: the one used less, else the longer (bb, Ww), else the one written later
+            rank = {n: (uses.get(n, 0), -len(n), -names.index(n)) for n in (a, b)}
+            odd, like = (a, b) if rank[a] < rank[b] else (b, a)
+            node = self._bare.get(odd)
+            line = self._bare[like].line if like in self._bare else None
+            where = f" (line {node.line})" if node is not None else ""
+            warnings.warn(NameWarning(
+                f"{self.name}: parameter {odd!r}{where} is named like {like!r}"
+                + (f" (line {line})" if line else "") + f": did you mean {like}? As written they are two "
+                f"parameters, learned separately; if that is meant, give {odd} a more distinct name"),
+                stacklevel=3)
 
     # ------------------------------------------------------------------ modes
     def fed_name(self, name: str) -> str:
@@ -615,7 +717,10 @@ class Recurrence:
         return "\n".join(lines)
 
     def _needs_init(self, name: str) -> bool:
-        return any(d["delay"] != 0 for _, _, d in self.folded.in_edges(name, data=True)) or any(
+        """Whether ``name``'s value outside the steps is ever read: it is read at another step (``h[t-1]``,
+        ``g[t+1]``), or its initial value is learned.  A variable that only reads others at other steps
+        (an LSTM's gate f[t] reads h[t-1]) needs theirs, not its own."""
+        return self.variables[name].init == "learned" or any(
             d["delay"] != 0 for _, _, d in self.folded.out_edges(name, data=True))
 
     def __repr__(self):
@@ -630,7 +735,9 @@ class Recurrence:
 
     def run(self, inputs, params=None, T=None, mode="teacher", **options):
         """Unroll, evaluate on ``inputs`` and back-propagate; see :func:`graphrnn.runtime.run`
-        (the runtime's one entry point), which documents every option."""
+        (the runtime's one entry point), which documents every option.  A spec without a loss runs
+        forward only (``backward=False`` asks for that on any spec); ``lengths=[5, 3, ...]`` runs
+        sequences of different lengths in one batch (docs/lengths.md)."""
         return _runtime().run(self, inputs, params=params, T=T, mode=mode, **options)
 
     def release_buffers(self) -> int:

@@ -53,6 +53,9 @@ MAX_LINE = 2000
 MAX_NODES = 500
 MAX_DEPTH = 60
 MAX_OFFSET = 1000
+#: the largest spec read: characters of text, and statements (declarations and equations)
+MAX_TEXT = 1_000_000
+MAX_STATEMENTS = 10_000
 _NAME = r"[^\W\d]\w*"
 _NAME_RE = re.compile(rf"^{_NAME}$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -194,6 +197,7 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
     """Parse a spec's text into a :class:`Spec` (no cross-checks yet; see :class:`Recurrence`)."""
     if not isinstance(text, str):
         raise SpecError(f"a spec is text; got {type(text).__name__}", source=source)
+    _check_spec_size(text, source)
     spec = Spec(text=text, source=source)
     text = text[1:] if text.startswith("\ufeff") else text  # a byte-order mark, as some editors write
     # lines end at \n, \r\n or \r only (as in editors and Python): str.splitlines would also split at
@@ -230,6 +234,24 @@ def parse_spec(text: str, source: str | None = None) -> Spec:
         raise SpecError("the spec has no equations; write one such as `h[t] = tanh(W @ h[t-1] + U @ x[t])`",
                         source=source)
     return spec
+
+
+def _check_spec_size(text: str, source) -> None:
+    """Refuse a spec too large to be a recurrence one reads (checked before anything is parsed, so the
+    error comes at once: more than MAX_TEXT characters, or more than MAX_STATEMENTS statements)."""
+    if len(text) > MAX_TEXT:
+        raise SpecError(f"the spec is {len(text):,} characters long; at most {MAX_TEXT:,} are read. A recurrence "
+                        f"is a few equations repeated over time: write the repeated part once (the unroll "
+                        f"repeats it), or split the spec", source=source)
+    count = 0
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        stripped = raw.lstrip()
+        if stripped and not stripped.startswith("#"):
+            count += 1
+            if count > MAX_STATEMENTS:
+                raise SpecError(f"the spec has more than {MAX_STATEMENTS:,} statements (line {number} is number "
+                                f"{count:,}); a recurrence is a few equations repeated over time: write the "
+                                f"repeated part once (the unroll repeats it), or split the spec", source=source)
 
 
 def _claim(spec: Spec, name: str, line: int, source, what: str) -> None:

@@ -30,16 +30,49 @@ def batch_sizes(rec, data) -> dict[str, int]:
     return out
 
 
-def steps_in(rec: Recurrence, data: dict) -> int:
-    """The longest unroll the data covers (a variable read at t+k needs k steps beyond T)."""
-    lengths = [len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
-               if rec.variables[n].kind in ("input", "target")]
-    if not lengths:
+def steps_in(rec: Recurrence, data: dict, strict: bool = True) -> int:
+    """The number of steps the data covers (a variable read at t+k needs k steps beyond T).
+
+    With ``strict`` (when a run is not given ``T``), arrays covering different numbers of steps
+    are an error naming each one's length and what the spec reads of it: a quietly shorter run
+    is more often a mistake than meant; pass ``T`` to run fewer steps than some array holds.
+
+    >>> import graphrnn as gr
+    >>> rec = gr.load("fig10_9")          # y[1..tau+1]: y[t+1] is the target of step t
+    >>> data = rec.random_inputs(4)
+    >>> len(data["y"]), steps_in(rec, data)
+    (5, 4)
+    """
+    covered = {n: len(a) - (rec.steps_needed(n, 1)[1] - 1) for n, a in data.items()
+               if rec.variables[n].kind in ("input", "target")}
+    if not covered:
         raise DataError("no per-step data to take the number of steps from; pass T")
-    T = min(lengths)
+    T = min(covered.values())
     if T < 1:
-        raise DataError("the data is too short for a single step")
+        name = min(covered, key=covered.get)
+        raise DataError(f"the data is too short for a single step: {name!r} has {len(data[name])} steps"
+                        + _reads(rec, name))
+    # arrays "agree" when each holds the run's steps and what is read beyond them (an array read only at
+    # earlier steps, x[t-2], may hold all T steps: what it holds beyond the last read is not an error)
+    natural = {n: len(data[n]) - max(rec.steps_needed(n, 1)[1] - 1, 0) for n in covered}
+    if strict and len(set(natural.values())) > 1:
+        longest = max(covered, key=covered.get)
+        shortest = min(covered, key=covered.get)
+        parts = ", ".join(f"{n!r} has {len(data[n])} steps"
+                          + (f"{_reads(rec, n)}, enough for {c}" if _reads(rec, n) else "")
+                          for n, c in covered.items())
+        raise DataError(
+            f"the data arrays cover different numbers of steps: {parts}; {key(shortest, len(data[shortest]) + 1)} "
+            f"is missing "
+            f"for a run as long as {longest!r}.  Give arrays covering the same steps, or pass T= (e.g. T={T}) "
+            f"to run fewer steps than some array holds")
     return T
+
+
+def _reads(rec: Recurrence, name: str) -> str:
+    """``" (read up to y[t+1])"`` when ``name`` is read beyond the step being computed, else ``""``."""
+    extra = rec.steps_needed(name, 1)[1] - 1
+    return f" (read up to {key(name, 'tau+' + str(extra))})" if extra > 0 else ""
 
 
 def check_data(rec: Recurrence, inputs, dtype) -> dict[str, np.ndarray]:
@@ -204,4 +237,79 @@ def state_of(value, delays: dict, T: int) -> dict:
     for name, k in delays.items():
         steps = [np.array(value((name, s))) for s in range(T - k + 1, T + 1)]
         out[name] = steps[0] if k == 1 else np.stack(steps)
+    return out
+
+
+# ------------------------------------------------------------------------------ variable lengths
+
+
+def check_lengths(lengths, batch: int, T_data: int | None) -> np.ndarray:
+    """``lengths=`` of a run as an array of ``batch`` whole numbers from 1 to ``T_data``.
+
+    ``lengths`` is a sequence of one length per sequence, or masks: a ``(T, B)`` array of ones
+    then zeros in each column (a column's ones are its real steps).
+
+    >>> check_lengths([3, 1], 2, 4).tolist()
+    [3, 1]
+    >>> check_lengths(np.array([[1, 1], [1, 0], [0, 0]]), 2, 3).tolist()
+    [2, 1]
+    """
+    try:
+        arr = np.asarray(lengths)
+    except Exception:  # noqa: BLE001 - any conversion failure becomes one clear message
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "biuf" or arr.ndim not in (1, 2):
+        raise DataError(f"lengths= takes one whole number per sequence (e.g. lengths=[5, 3]) or a (T, B) mask "
+                        f"of ones then zeros; got {lengths!r:.80}")
+    if arr.ndim == 2:
+        if not np.all((arr == 0) | (arr == 1)):
+            raise DataError("a mask given as lengths= holds only 0 and 1")
+        steps = arr.shape[0]
+        counts = arr.sum(axis=0).astype(np.int64)
+        for b, n in enumerate(counts):
+            if not np.all(arr[:n, b] == 1):
+                t = int(np.argmin(arr[:, b])) + 1
+                raise DataError(f"the mask of sequence {b} is 0 at step {t} but 1 later: a sequence's real steps "
+                                f"come first (ones, then zeros); pad at the end")
+        arr = counts
+        if T_data is None:
+            T_data = steps
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise DataError(f"lengths= must be whole numbers, got {arr.tolist()}")
+    arr = arr.astype(np.int64)
+    if len(arr) != batch:
+        raise DataError(f"lengths= gives {len(arr)} lengths for a batch of {batch} sequences; give one per "
+                        f"sequence (the data's last axis)")
+    for b, n in enumerate(arr):
+        if n < 1:
+            raise DataError(f"sequence {b} has length {n}; every sequence needs at least 1 step")
+        if T_data is not None and n > T_data:
+            raise DataError(f"sequence {b} has length {n}, but the data covers only {T_data} steps (pass "
+                            f"arrays of at least {n} steps, padded at the end)")
+    return arr
+
+
+def padded_inputs(rec: Recurrence, pad, data: dict, lengths: np.ndarray, T: int, dtype) -> dict:
+    """The data of the rewritten recurrence ``pad`` (:func:`graphrnn.recurrence.padded.padded`):
+    ``data``, the masks (1 at a sequence's steps 1..n_b, 0 after) and, for each read of data
+    at the last step, each sequence's own step n_b + k placed at step T."""
+    out = dict(data)
+    B = len(lengths)
+    for name, rows in pad.masks.items():
+        steps = max(pad.rec.steps_needed(name, T)[1], T)
+        on = (np.arange(1, steps + 1)[:, None] <= lengths[None, :]).astype(dtype)
+        out[name] = np.repeat(on[:, None, :], rows, axis=1)
+    for name, source in pad.copies.items():
+        out[name] = data[source]
+    for name, (source, k) in pad.at_tau.items():
+        var, series = rec.variables[source], data[source]
+        arr = np.zeros((T,) + series.shape[1:], dtype=series.dtype)
+        for b in range(B):
+            s = int(lengths[b]) + k
+            if 1 <= s <= len(series):
+                arr[T - 1, ..., b] = series[s - 1, ..., b]
+            elif var.init is None:
+                raise DataError(f"{key(source, 'tau' if not k else f'tau{k:+d}')} of sequence {b} (length "
+                                f"{lengths[b]}) is {key(source, s)}, outside the data (steps 1..{len(series)})")
+        out[name] = arr
     return out

@@ -327,11 +327,11 @@ def test_context_shape_errors_name_the_context():
         rec.run({"y": data["y"]})
 
 
-def test_a_run_without_a_loss_cannot_back_propagate_but_can_evaluate():
+def test_a_run_without_a_loss_runs_forward_and_cannot_back_propagate():
     rec = gr.load("fig10_2")
     assert rec.losses == []
     data = rec.random_inputs(3, batch=2)
     with pytest.raises(gr.SpecError, match="no loss"):
-        rec.run(data, T=3)
-    run = rec.run(data, T=3, backward=False)
-    assert run.grads == {} and run.values["h[3]"].shape == (3, 2)
+        rec.run(data, T=3, backward=True)
+    for run in (rec.run(data, T=3), rec.run(data, T=3, backward=False)):
+        assert run.grads == {} and run.values["h[3]"].shape == (3, 2)
