@@ -169,12 +169,13 @@ def test_modes_are_validated():
         rec.mode_equations("greedy")
 
 
-def test_a_spec_without_feedback_runs_the_same_in_every_mode():
+def test_free_or_scheduled_mode_on_a_spec_without_feedback_is_refused():
     rec = gr.load("fig10_3")
     data = rec.random_inputs(4, batch=2)
-    runs = [rec.run(data, T=4, mode=m) for m in ("teacher", "free", "scheduled")]
-    assert runs[0].loss == runs[1].loss == runs[2].loss
-    assert runs[1].fed == {}
+    for mode in ("free", "scheduled"):
+        for copies in (True, False):
+            with pytest.raises(gr.SpecError, match="no `feedback` line"):
+                rec.run(data, T=4, mode=mode, copies=copies)
 
 
 def test_free_and_scheduled_modes_share_the_fed_variable_name():

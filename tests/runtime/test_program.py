@@ -266,7 +266,7 @@ def test_a_recurrence_without_a_loss_behaves_as_on_the_engine():
     rec = gr.load("fig10_2")
     data = rec.random_inputs(3, 2)
     with pytest.raises(gr.SpecError, match="no loss to differentiate"):
-        rec.run(data, copies=False)
+        rec.run(data, copies=False, backward=True)
     run = rec.run(data, copies=False, backward=False)
     engine = _engine(rec, data, copies=False, backward=False)
     assert np.isnan(run.loss) and np.isnan(engine.loss) and run.step_losses == engine.step_losses == {}
