@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from . import style
 from .scene import Scene, to_digraph
-from .unfolded import unfolded_scene
+from .unfolded import Placement, unfolded_scene
 
 #: the columns of a row of four hidden circles (the third one "...") and the rows of the figure
 COLS = (1.0, 2.0, 3.0, 4.0)
@@ -118,9 +118,10 @@ def encdec_unrolled_scene(model, steps: tuple[int, int] = (3, 2)) -> Scene:
     tx, ty = steps
     scene = Scene(panels={0: "<Encoder: <I>t</I> = 1 .. <I>τ</I><SUB><I>x</I></SUB>>",
                           1: "<Decoder: <I>t</I> = 1 .. <I>τ</I><SUB><I>y</I></SUB>>"})
-    unfolded_scene(model.encoder.rec, tx, scene=scene, panel=0, continuations=False)
+    unfolded_scene(model.encoder.rec, tx, scene=scene, place=Placement(panel=0, continuations=False))
     width = int(max(n.col for n in scene.nodes.values())) + 1
-    unfolded_scene(model.decoder.rec, ty, scene=scene, panel=1, col0=width + 1, continuations=False)
+    unfolded_scene(model.decoder.rec, ty, scene=scene,
+                   place=Placement(col0=width + 1, panel=1, continuations=False))
     enc_nodes = {n.title: n for n in scene.nodes.values() if n.panel == 0}
     for name, link in model.links.items():
         ctx = scene.find(name, None, panel=1)

@@ -90,7 +90,9 @@ class _Phase:
     def start(cls, rec, data, params, options: dict) -> "_Phase":
         plan = RunPlan.make(rec, data, params, T=options.get("T"), mode=options.get("mode", "teacher"),
                             p=options.get("p", 0.5), seed=options.get("seed", 0), dtype=options["dtype"],
-                            backward=options["backward"])
+                            backward=options["backward"] if rec.losses else False)
+        # an encoder has no loss of its own: its backward pass is seeded with the decoder's ∇C L
+        plan.backward = options["backward"]
         leaves = plan.leaves()
         ctx = StepContext(rec, plan.T, plan.data, leaves, plan.dtype, mode=plan.mode, p=plan.p,
                           rng=np.random.default_rng(plan.seed), copies=plan.backward)
