@@ -112,6 +112,21 @@ def two_axis_steps(args, default=(3, 2)) -> tuple[int, int]:
     return steps if isinstance(steps, tuple) else (steps, steps)
 
 
+#: the tree fig. 10.14 prints, the default of --tree
+BOOK_TREE = "((1, 2), (3, 4))"
+
+
+def parse_tree(text: str):
+    """``--tree '((1, 2), (3, 4))'``: nested pairs of leaf numbers, read as a Python literal (nothing is
+    evaluated)."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        raise GraphrnnError(f"--tree takes nested pairs of leaf numbers, e.g. '{BOOK_TREE}'; got {text!r}") from None
+
+
 def describe_tree(rec) -> str:
     """What ``graphrnn show`` prints for a recursive net: its equations by place, declarations and parameters."""
     spec = rec.spec
