@@ -84,7 +84,6 @@ def verify_encdec(args) -> int:
     from ..cli import _sizes, two_axis_steps
     from ..derive.derivation import DeriveError
     from ..derive.encdec import derive_encdec
-    from ..runtime.encdec import run_encdec
     from .encdec import check_encdec
 
     _one_axis_only(args, "an encoder-decoder")
@@ -94,7 +93,7 @@ def verify_encdec(args) -> int:
     model = zoo.load_encdec(args.arch, sizes=_sizes(args.size))
     steps = two_axis_steps(args, ENCDEC_STEPS)
     data = model.random_inputs(steps, batch=args.batch, seed=args.seed)
-    run = run_encdec(model, data, model.init_params(seed=args.seed))
+    run = model.run(data, model.init_params(seed=args.seed))
     report = check_encdec(run, seed=args.seed)
     print(f"{model.name}: tau_x = {steps[0]} encoder steps, tau_y = {steps[1]} decoder steps, batch {args.batch}, "
           f"seed {args.seed}; loss {run.loss:.10g}")
