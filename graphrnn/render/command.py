@@ -119,10 +119,12 @@ def build_tree(args):
         raise RenderError(f"{args.arch} is a recursive network: it has no folded drawing or time steps; draw it "
                           f"unrolled over a tree with --unrolled (and --tree)")
     if args.steps or args.window or args.start or args.grad_path or args.level != "variable" or args.scale:
-        raise RenderError("a recursive network is drawn over a tree (--tree), not over steps: --steps, --window, "
-                          "--start, --grad-path, --level op and --scale are for recurrences")
+        raise RenderError(f"{args.arch} is a recursive network, drawn over a tree (--tree), not over steps: "
+                          f"leave out --steps, --window, --start, --grad-path, --level op and --scale (they are for "
+                          f"recurrences)")
     if isinstance(args.steps, tuple):
-        raise RenderError("a recursive network is drawn over a tree (--tree), not over steps")
+        raise RenderError(f"{args.arch} is a recursive network, drawn over a tree (--tree '((1, 2), (3, 4))'), not "
+                          f"over steps: leave out --steps")
     rec = zoo.load_tree(args.arch, sizes=_sizes(args.size))
     return draw_tree(rec, parse_tree(args.tree) if args.tree else BOOK_TREE, names=not args.unnamed)
 
