@@ -15,14 +15,20 @@ from .errors import GraphrnnError
 
 #: commands implemented in their own module: name -> module with add_arguments(p) and main(args) -> int
 _COMMAND_MODULES = {
-    "render": ("graphrnn.render.command", "draw the folded or unfolded graph (svg, png, pdf, dot)"),
+    "render": ("graphrnn.render.command", "draw the folded or unfolded graph (svg, png, pdf, dot); an encoder-decoder "
+                                          "on two time axes, a recursive net over a tree"),
     "verify": ("graphrnn.verify.command",
-               "check BPTT step by step: engine vs derived equations (and the book) vs finite differences"),
-    "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, derived symbolically"),
-    "export": ("graphrnn.export.command", "write a recurrence as standalone PyTorch or JAX code"),
-    "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML)"),
-    "run": ("graphrnn.runtime.command", "run a recurrence on (random) data and print or save every value (npz)"),
-    "train": ("graphrnn.train.command", "train on the adding, copy, Reber or a text task; params, history, curves"),
+               "check BPTT step by step: engine vs derived equations (and the book) vs finite differences; "
+               "encoder-decoders and recursive nets too"),
+    "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence or an encoder-decoder, derived "
+                                          "symbolically"),
+    "export": ("graphrnn.export.command", "write a recurrence over one time axis as standalone PyTorch or JAX code"),
+    "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML; "
+                                            "recurrences over one time axis)"),
+    "run": ("graphrnn.runtime.command", "run a model (any kind) on (random) data and print or save every value "
+                                        "(npz)"),
+    "train": ("graphrnn.train.command", "train a recurrence over one time axis on the adding, copy, Reber or a "
+                                        "text task; params, history, curves"),
     "demo": ("graphrnn.demo", "the bundled example: draw fig. 10.3 and verify its BPTT"),
 }
 
