@@ -362,3 +362,20 @@ def test_the_module_runs_an_encoder_decoder_as_a_user_would():
     done = subprocess.run([sys.executable, "-m", "graphrnn.cli", "export", "fig10_14", "--to", "jax"],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "fig10_14 is a recursive net" in done.stderr
+
+
+def test_verify_an_encoder_decoder_fails_when_only_the_derived_equations_disagree(monkeypatch, capsys):
+    from graphrnn.derive.encdec import EncDecDerivation
+
+    real = EncDecDerivation.evaluate
+
+    def off(self, run):
+        got = real(self, run)
+        got["dec.V"] = got["dec.V"] * 1.01
+        return got
+
+    monkeypatch.setattr(EncDecDerivation, "evaluate", off)
+    assert main(["verify", "fig10_12_init", "--steps", "2,3"]) == 1
+    captured = capsys.readouterr()
+    assert "all agree\n" in captured.out  # the central differences pass ...
+    assert "FAILED: fig10_12_init: the derived equations disagree" in captured.err  # ... the derivation does not
