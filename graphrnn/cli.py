@@ -22,7 +22,7 @@ _COMMAND_MODULES = {
                "encoder-decoders and recursive nets too"),
     "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence or an encoder-decoder, derived "
                                           "symbolically"),
-    "export": ("graphrnn.export.command", "write a recurrence over one time axis as standalone PyTorch or JAX code"),
+    "export": ("graphrnn.export.command", "write standalone PyTorch or JAX code (a recurrence over one time axis)"),
     "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML; "
                                             "recurrences over one time axis)"),
     "run": ("graphrnn.runtime.command", "run a model (any kind) on (random) data and print or save every value "
@@ -95,9 +95,9 @@ def parse_steps(text: str):
         values = [int(p) for p in parts]
     except ValueError:
         values = []
-    if len(values) not in (1, 2) or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected T (a whole number of at least 1) or, for an encoder-decoder, "
-                                         f"TX,TY (its steps on each time axis, e.g. 4,3); got {text!r}")
+    if len(values) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected T (a whole number) or, for an encoder-decoder, TX,TY (its steps "
+                                         f"on each time axis, e.g. 4,3); got {text!r}")
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -115,7 +115,11 @@ def two_axis_steps(args, default=(3, 2)) -> tuple[int, int]:
     steps = getattr(args, "steps", None)
     if steps is None:
         return tuple(default)
-    return steps if isinstance(steps, tuple) else (steps, steps)
+    steps = steps if isinstance(steps, tuple) else (steps, steps)
+    if min(steps) < 1:
+        raise GraphrnnError(f"--steps {steps[0]},{steps[1]}: {args.arch} needs at least 1 step on each time axis, "
+                            f"e.g. --steps 4,3")
+    return steps
 
 
 #: the tree fig. 10.14 prints, the default of --tree

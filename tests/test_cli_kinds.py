@@ -183,10 +183,25 @@ def test_render_refusals_name_the_fix(argv, needle, tmp_path, monkeypatch, capsy
     assert not (tmp_path / "x.svg").exists()
 
 
-def test_steps_must_be_one_or_two_positive_numbers(capsys):
+def test_steps_must_be_one_or_two_whole_numbers(capsys):
     with pytest.raises(SystemExit):
-        main(["render", "fig10_12", "--unrolled", "--steps", "4,0", "-o", "x.svg"])
+        main(["render", "fig10_12", "--unrolled", "--steps", "4,3,2", "-o", "x.svg"])
     assert "TX,TY" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "fig10_12", "--steps", "four"])
+    assert "TX,TY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["render", "fig10_12", "--unrolled", "--steps", "4,0", "-o", "x.svg"], "at least 1 step on each time axis"),
+    (["verify", "fig10_12", "--steps", "0"], "at least 1 step on each time axis"),
+    (["run", "fig10_12", "--steps", "0,2"], "at least 1 step on each time axis"),
+    (["verify", "fig10_3", "--steps", "0"], "at least 1"),
+    (["run", "fig10_3", "--steps", "-1"], "--steps and --batch must be at least 1"),
+])
+def test_steps_must_be_positive(argv, needle, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert needle in _fails(argv, capsys)
 
 
 # --------------------------------------------------------------------------- verify

@@ -73,6 +73,8 @@ def _lengths(text):
 def _data(rec, args, steps=None):
     """``--data FILE.npz``, or random data of ``steps`` (T, (τx, τy) or a tree)."""
     if args.data is None:
+        if isinstance(steps, int) and (steps < 1 or args.batch < 1):
+            raise GraphrnnError(f"--steps and --batch must be at least 1 (got {steps} and {args.batch})")
         if args.batch < 1:
             raise GraphrnnError(f"--batch must be at least 1 (got {args.batch})")
         return rec.random_inputs(steps, batch=args.batch, seed=args.seed)

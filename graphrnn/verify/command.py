@@ -150,6 +150,8 @@ def main(args) -> int:
         raise VerifyError(f"--tree is for recursive nets (fig10_14, a .tree spec); {args.arch} unrolls in time: "
                           f"give --steps T")
     steps = one_axis_steps(args, 5)
+    if steps < 1:
+        raise VerifyError(f"--steps must be a whole number of at least 1; got {steps}")
     if args.plot:  # say so before the check runs, not after
         try:
             import matplotlib  # noqa: F401
