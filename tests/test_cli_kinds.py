@@ -394,3 +394,23 @@ def test_verify_an_encoder_decoder_fails_when_only_the_derived_equations_disagre
     captured = capsys.readouterr()
     assert "all agree\n" in captured.out  # the central differences pass ...
     assert "FAILED: fig10_12_init: the derived equations disagree" in captured.err  # ... the derivation does not
+
+
+def test_run_an_encoder_decoder_on_data_from_a_file(tmp_path, capsys):
+    model = zoo.load_encdec("fig10_12_init")
+    data = model.random_inputs((2, 5), batch=3, seed=9)  # tau_x = 2, tau_y = 5: the file decides the steps
+    np.savez(tmp_path / "data.npz", **data)
+    out = tmp_path / "v.npz"
+    assert main(["run", "fig10_12_init", "--data", str(tmp_path / "data.npz"), "-o", str(out)]) == 0
+    ref = run_encdec(model, data, model.init_params(seed=0))
+    with np.load(out, allow_pickle=False) as got:
+        assert got["enc.h"].shape == (2, 5, 3) and got["dec.s"].shape == (5, 5, 3)
+        assert float(got["loss"]) == ref.loss and np.array_equal(got["grad:enc.U"], ref.grads["enc.U"])
+    capsys.readouterr()
+    np.savez(tmp_path / "bad.npz", x=data["x"])  # no y: the runtime names what is missing
+    line = _fails(["run", "fig10_12_init", "--data", str(tmp_path / "bad.npz")], capsys)
+    assert line.startswith(f"graphrnn run: error: fig10_12_init, the data of --data {tmp_path / 'bad.npz'}: ")
+    assert "'y'" in line
+    np.savez(tmp_path / "tree.npz", x=np.zeros((3, 3, 1)), y=np.array([0]))  # 3 leaves for a tree of 4
+    line = _fails(["run", "fig10_14", "--data", str(tmp_path / "tree.npz")], capsys)
+    assert "fig10_14, the data of --data" in line and "4 leaves" in line

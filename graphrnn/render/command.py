@@ -34,8 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_arch_argument(parser)
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--folded", action="store_true", help="the folded graph: circles, weights, delay squares")
-    what.add_argument("--unrolled", "--unfolded", action="store_true", help="the graph unfolded in time")
+    what.add_argument("--folded", action="store_true", help="the folded graph: circles, weights, delay squares "
+                                                            "(an encoder-decoder: fig. 10.12's layout, as printed)")
+    what.add_argument("--unrolled", "--unfolded", action="store_true",
+                      help="the graph unfolded in time (an encoder-decoder: on its two time axes, --steps TX,TY; "
+                           "a recursive net: over --tree)")
     what.add_argument("--both", action="store_true", help="folded, an arrow labelled Unfold, unfolded (figs 10.2-10.3)")
     what.add_argument("--teacher-forcing", action="store_true",
                       help="fig 10.6: train time (true y fed back) beside test time (the model's output fed back)")

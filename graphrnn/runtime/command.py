@@ -158,6 +158,12 @@ def _save(arrays: dict, args, what: str) -> int:
     return 0
 
 
+def _on_file(exc: DataError, args) -> DataError:
+    """A data error of a run on ``--data FILE``, naming the model and the file (random data has none)."""
+    where = f" of --data {args.data}" if args.data else ""
+    return DataError(f"{args.arch}, the data{where}: {exc}")
+
+
 def _refuse(args, what: str, extra: dict) -> None:
     given = [flag for flag, on in extra.items() if on]
     if given:
@@ -191,7 +197,10 @@ def run_encdec_command(args) -> int:
     model = zoo.load_encdec(args.arch, sizes=_sizes(args.size))
     data = _data(model, args, two_axis_steps(args, (4, 3)))
     params = model.init_params(seed=args.seed)
-    run = run_encdec(model, data, params, mode=args.mode, seed=args.seed, backward=not args.forward_only)
+    try:
+        run = run_encdec(model, data, params, mode=args.mode, seed=args.seed, backward=not args.forward_only)
+    except DataError as exc:
+        raise _on_file(exc, args) from None
     backward = bool(run.context_grads)
     if not args.output:
         what = f"loss {run.loss:.6g}" if backward else f"forward only, loss {run.loss:.6g}"
@@ -234,7 +243,10 @@ def run_tree_command(args) -> int:
     tree = rec.tree_of(parse_tree(args.tree or BOOK_TREE))
     data = _data(rec, args, tree)
     params = rec.init_params(seed=args.seed)
-    run = rec.run(tree, data, params, backward=not args.forward_only)
+    try:
+        run = rec.run(tree, data, params, backward=not args.forward_only)
+    except DataError as exc:
+        raise _on_file(exc, args) from None
     if not args.output:
         what = "no loss" if run.loss is None else f"loss {run.loss:.6g}" + (
             ", forward only" if args.forward_only else "")
