@@ -13,6 +13,7 @@ from .errors import (
 )
 from .recurrence import Recurrence, Unrolled
 from .runtime import Run
+from .runtime import encdec as _encdec_runtime  # noqa: F401  (EncoderDecoder.run reaches it through _runtime())
 from .zoo import load
 from .derive import Derivation, derive
 from . import render, verify  # noqa: E402  (drawings and checks, as gr.render / gr.verify)

@@ -3,6 +3,9 @@
 every parameter, the sum over t of its dummy copies' terms (eqs. 10.22-10.28).  For fig. 10.3 the
 equations carry the book's numbers (10.17-10.28).  Formats: Unicode text, LaTeX (an amsmath align
 environment, one numbered line per equation) or markdown with $$ math.
+
+An encoder-decoder (fig10_12) is derived on its two time axes: the decoder's equations with C as a context,
+∇C L, and the encoder's seeded with ∇C L (text only).
 """
 
 from __future__ import annotations
@@ -25,9 +28,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of printing")
 
 
+def _encdec_text(args) -> str:
+    from .. import zoo
+    from ..cli import _sizes
+    from .encdec import derive_encdec
+
+    extra = [f"--format {args.format}"] * (args.format != "text") + [f"--mode {args.mode}"] * (args.mode != "teacher")
+    if extra:
+        raise DeriveError(f"{args.arch} is an encoder-decoder: its derivation is written as text, in teacher "
+                          f"forcing; leave out {' and '.join(extra)}")
+    return derive_encdec(zoo.load_encdec(args.arch, sizes=_sizes(args.size))).text()
+
+
 def main(args) -> int:
-    d = derive(load_arch(args), mode=args.mode)
-    out = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
+    from .. import zoo
+
+    if zoo.kind_of(args.arch) == "encdec":
+        out = _encdec_text(args)
+    else:
+        d = derive(load_arch(args), mode=args.mode)
+        out = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()
     if not out.endswith("\n"):
         out += "\n"
     if args.output:

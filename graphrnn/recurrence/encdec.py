@@ -577,6 +577,23 @@ class EncoderDecoder:
             out.update({n: a for n, a in p.rec.random_inputs(T, batch, seed + i, dtype).items() if n not in self.links})
         return out
 
+    def run(self, data: dict, params: dict | None = None, **options):
+        """Run both phases on ``data`` and back-propagate the decoder's loss into both (an ``EncDecRun``).
+
+        ``params``: phase-qualified (``model.init_params()`` by default); ``options``: those of
+        :func:`graphrnn.runtime.encdec.run_encdec` (``mode``, ``p``, ``seed``, ``dtype``,
+        ``backward``, ``T``).  Like :meth:`Recurrence.run`, it reaches the runtime only through
+        ``recurrence._runtime()``.
+
+        >>> model = load("fig10_12", sizes={"H": 3})
+        >>> run = model.run(model.random_inputs((4, 2), batch=2))
+        >>> run.T, sorted(run.copy_grads["enc.W"])
+        ({'enc': 4, 'dec': 2}, [1, 2, 3, 4])
+        """
+        from .recurrence import _runtime
+
+        return _runtime().encdec.run_encdec(self, data, params, **options)
+
     def describe(self) -> str:
         lines = [f"{self.name}: {self.title}" if self.title else self.name]
         for p in self.phases():

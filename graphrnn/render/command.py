@@ -11,6 +11,8 @@ examples:
   graphrnn render fig10_6 --teacher-forcing -o fig10_6.pdf
   graphrnn render fig10_3 --unrolled --steps 3 --level op -o ops.svg
   graphrnn render fig10_3 --unrolled --steps 8 --grad-path 'L[8]:h[1]' --scale W=0.5 -o vanishing.png
+  graphrnn render fig10_12 --folded -o fig10_12.svg          # an encoder-decoder as fig. 10.12 prints it
+  graphrnn render fig10_12 --unrolled --steps 4,3 -o seq2seq.svg   # tau_x = 4 encoder, tau_y = 3 decoder steps
   graphrnn render fig10_14 --unrolled --tree '(((1, 2), 3), (4, 5))' -o tree.svg
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import add_arch_argument, load_arch
+from ..cli import add_arch_argument, load_arch, one_axis_steps, parse_steps, two_axis_steps
 from ..errors import RenderError
 from .figures import draw_fold_unfold, draw_folded, draw_teacher_forcing, draw_unfolded
 from .gradpath import draw_grad_path
@@ -32,13 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_arch_argument(parser)
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--folded", action="store_true", help="the folded graph: circles, weights, delay squares")
-    what.add_argument("--unrolled", "--unfolded", action="store_true", help="the graph unfolded in time")
+    what.add_argument("--folded", action="store_true", help="the folded graph: circles, weights, delay squares "
+                                                            "(an encoder-decoder: fig. 10.12's layout, as printed)")
+    what.add_argument("--unrolled", "--unfolded", action="store_true",
+                      help="the graph unfolded in time (an encoder-decoder: on its two time axes, --steps TX,TY; "
+                           "a recursive net: over --tree)")
     what.add_argument("--both", action="store_true", help="folded, an arrow labelled Unfold, unfolded (figs 10.2-10.3)")
     what.add_argument("--teacher-forcing", action="store_true",
                       help="fig 10.6: train time (true y fed back) beside test time (the model's output fed back)")
-    parser.add_argument("--steps", "-T", type=int, metavar="T",
-                        help="unfold T concrete steps (default: the book's symbolic t-1, t, t+1)")
+    parser.add_argument("--steps", "-T", type=parse_steps, metavar="T",
+                        help="unfold T concrete steps (default: the book's symbolic t-1, t, t+1); for an "
+                             "encoder-decoder TX,TY, its steps on each time axis (default 3,2)")
     parser.add_argument("--window", "-k", type=int, metavar="K",
                         help="show K steps: the first and last ones around an ellipsis (default 6 when T > 8)")
     parser.add_argument("--start", type=int, metavar="S", help="show the window of K steps from step S on")
@@ -116,16 +122,52 @@ def build_tree(args):
         raise RenderError(f"{args.arch} is a recursive network: it has no folded drawing or time steps; draw it "
                           f"unrolled over a tree with --unrolled (and --tree)")
     if args.steps or args.window or args.start or args.grad_path or args.level != "variable" or args.scale:
-        raise RenderError("a recursive network is drawn over a tree (--tree), not over steps: --steps, --window, "
-                          "--start, --grad-path, --level op and --scale are for recurrences")
+        raise RenderError(f"{args.arch} is a recursive network, drawn over a tree (--tree), not over steps: "
+                          f"leave out --steps, --window, --start, --grad-path, --level op and --scale (they are for "
+                          f"recurrences)")
+    if isinstance(args.steps, tuple):
+        raise RenderError(f"{args.arch} is a recursive network, drawn over a tree (--tree '((1, 2), (3, 4))'), not "
+                          f"over steps: leave out --steps")
     rec = zoo.load_tree(args.arch, sizes=_sizes(args.size))
     return draw_tree(rec, parse_tree(args.tree) if args.tree else BOOK_TREE, names=not args.unnamed)
 
 
+def build_encdec(args):
+    """The drawing of an encoder-decoder (fig. 10.12): folded as the book prints it, or unrolled on two axes."""
+    from .. import zoo
+    from ..cli import _sizes
+    from .encdec import draw_encdec, draw_encdec_unrolled
+
+    name = args.arch
+    if args.both or args.teacher_forcing:
+        raise RenderError(f"{name} is an encoder-decoder: draw it --folded (fig. 10.12 as printed) or --unrolled "
+                          f"(both time axes, e.g. --steps 4,3); --both and --teacher-forcing are for recurrences "
+                          f"over one time axis")
+    if args.window or args.start or args.grad_path or args.level != "variable" or args.scale or args.mode != "teacher":
+        raise RenderError(f"{name} is an encoder-decoder: --window, --start, --grad-path, --level op, --scale and "
+                          f"--mode are for recurrences over one time axis; draw it --folded or --unrolled "
+                          f"[--steps TX,TY]")
+    if args.tree or args.unnamed:
+        raise RenderError(f"--tree and --unnamed are for recursive networks (fig10_14, a .tree spec); {name} is an "
+                          f"encoder-decoder: draw it --folded or --unrolled [--steps TX,TY]")
+    model = zoo.load_encdec(name, sizes=_sizes(args.size))
+    if args.folded:
+        if args.steps:
+            raise RenderError(f"--steps chooses the steps of the unrolled graph; fig. 10.12's folded drawing of {name} "
+                              f"has none (use --unrolled --steps TX,TY)")
+        return draw_encdec(model)
+    return draw_encdec_unrolled(model, two_axis_steps(args))
+
+
 def build(args):
     """The drawing the arguments ask for."""
+    from .. import zoo
+
     if _is_tree(args.arch):
         return build_tree(args)
+    if zoo.kind_of(args.arch) == "encdec":
+        return build_encdec(args)
+    one_axis_steps(args)  # TX,TY is for an encoder-decoder
     if args.tree or args.unnamed:
         raise RenderError(f"--tree and --unnamed are for recursive networks (fig10_14, a .tree spec); "
                           f"{args.arch} unrolls in time")
