@@ -65,3 +65,11 @@ def test_demo_draws_and_verifies(tmp_path, capsys):
 def test_console_script_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "graphrnn.cli", "show", "fig10_5"], capture_output=True, text=True)
     assert done.returncode == 0 and "o[tau] = c + V @ h[tau]" in done.stdout
+
+
+def test_python_dash_m_graphrnn_is_the_graphrnn_command():
+    import subprocess
+    import sys
+
+    got = subprocess.run([sys.executable, "-m", "graphrnn", "list"], capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0 and got.stdout.split()[0] == "fig10_2" and "fig10_12" in got.stdout
