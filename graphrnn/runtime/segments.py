@@ -113,7 +113,7 @@ def _boundary(delays: dict[str, int], a: int) -> list[tuple[str, int]]:
 
 def _reset(ctx, carried: dict) -> None:
     """Forget every value of the context but the ``carried`` ones (a new segment starts)."""
-    for store in (ctx.values, ctx.batched, ctx.slices, ctx.stacked, ctx.data_tensors, ctx.scans):
+    for store in (ctx.values, ctx.data_tensors):
         store.clear()
     ctx.values.update(carried)
 
