@@ -176,6 +176,8 @@ class Program:
         self.lean = bool(getattr(plan, "lean", False))
         self.param_shapes = {n: a.shape for n, a in params.items()}
         self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
+        #: the contexts that get a gradient (``Run.context_grads``): the float ones
+        self.context_grads = {n for n in self.context_shapes if data[n].dtype.kind == "f"}
         self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
         self.learned = rec.learned_inits()
         self.losses = [n for n in rec.losses]
@@ -362,7 +364,12 @@ class Program:
             return True
         if spec[0] == VAR:
             return self.layouts[spec[1]].kind == "computed"
-        return False
+        return spec[0] == CONTEXT and spec[1] in self.context_grads
+
+    def zero_grads(self) -> dict:
+        """Zeros for the gradients a backward pass adds to: the parameters' and the contexts'."""
+        shapes = {**self.param_shapes, **{n: self.context_shapes[n] for n in self.context_grads}}
+        return {n: np.zeros(s, dtype=self.dtype) for n, s in shapes.items()}
 
     def _backward_table(self, stage, name):
         """For each op of ``name``'s tape, in reverse: what the backward pass does with it."""
@@ -479,7 +486,7 @@ class Program:
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
         records = {} if backward else None
-        grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
+        grads = self.zero_grads() if backward else None
         if self.lean:
             return self._run_lean(ws, params, records, grads, carry)
         for stage in self.stages:
@@ -594,7 +601,7 @@ class Program:
         i = bisect.bisect_right([a for a, _ in self.tail_chunks], t) - 1
         span = self.tail_chunks[i]
         if ws.window_state != (span[0], grad):
-            scratch = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if grad else None
+            scratch = self.zero_grads() if grad else None
             self._tail_chunk(ws, params, span, scratch, lazy=True)
         return (ws.grad_steps if grad else ws.steps)(name, t, t).copy()
 
@@ -673,6 +680,9 @@ class Program:
         if kind == PARAM:
             acc = grads[spec[1]]
             acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
+        elif kind == CONTEXT:  # read as its columns repeated for steps a..b (Workspace.context)
+            acc = grads[spec[1]]
+            acc += g.reshape(acc.shape[0], -1, acc.shape[1]).sum(axis=1) if g.shape != acc.shape else g
         elif kind == VAR:
             dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
             if write:
@@ -835,6 +845,7 @@ def run_compiled(program, plan) -> Run:
     if backward and not has_loss:
         raise SpecError(NO_LOSS.format(rec.name))
     ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None)
+    context_grads = {n: grads.pop(n) for n in program.context_grads} if backward else {}
     if not has_loss:
         loss = float("nan")  # as on the engine: there is nothing to sum
     elif not np.isfinite(loss):
@@ -881,7 +892,7 @@ def run_compiled(program, plan) -> Run:
     first = min((program._span(n)[0] for n in rec.losses if n in program.layouts), default=1)
     step_losses = StepLosses(program.step_losses(ws), first) if rec.losses else {}
     run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
-              grad_steps), {}, step_losses, leaves, None, {}, program)
+              grad_steps), {}, step_losses, leaves, None, {}, program, context_grads=context_grads)
     ws.lend(run)
     return run
 

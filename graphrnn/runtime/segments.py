@@ -73,23 +73,27 @@ def run_segments(plan) -> Run:
     delays = read_delays(plan.eqs)
     got = program_segments(plan, delays) if plan.compilable else None
     leaves = plan.leaves()
+    contexts = {n for n, v in rec.variables.items() if v.kind == "context" and plan.data[n].dtype.kind == "f"}
     if got is not None:
         loss, per_step, grads, final = got
         step_losses = StepLosses(per_step) if rec.losses else {}
     else:
         step_losses = {}
+        context_grads = {n: np.zeros_like(plan.data[n]) for n in contexts}
         with no_cyclic_gc():
             if plan.checkpoint:
-                loss, final = _checkpointed(plan, leaves, delays, step_losses)
+                loss, final = _checkpointed(plan, leaves, delays, (step_losses, context_grads))
             else:
-                loss, final = _truncated(plan, leaves, delays, step_losses)
+                loss, final = _truncated(plan, leaves, delays, (step_losses, context_grads))
         grads = {name: leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
                  for name, leaf in leaves.items()}
+        grads.update(context_grads)
+    context_grads = {n: grads.pop(n) for n in contexts}
     if not np.isfinite(loss):
         raise DataError("the forward pass produced a non-finite loss; the parameters or data are too large "
                         "(try smaller weights, or gr.detect_anomaly() to find the op)")
     run = Run(rec, plan.T, plan.mode, loss, NodeMap(dict(plan.params), {}), NodeMap(grads, {}), {}, step_losses,
-              dict(leaves), None, {})
+              dict(leaves), None, {}, context_grads=context_grads)
     run._final_state = state_of(final.__getitem__, state_delays(rec, plan.eqs), plan.T)
     return run
 
@@ -101,7 +105,7 @@ def _context(plan, leaves) -> StepContext:
     """A fresh taped context for one segment (lean: no dummy copies, temporaries released)."""
     ctx = StepContext(plan.rec, plan.T, plan.data, leaves, plan.dtype, mode=plan.mode, p=plan.p,
                       rng=np.random.default_rng(plan.seed))
-    ctx.lean, ctx.eqs = True, plan.eqs
+    ctx.lean, ctx.eqs, ctx.wants_grads = True, plan.eqs, True
     ctx.start_from(plan.initial)
     return ctx
 
@@ -143,9 +147,18 @@ def default_segment(T: int) -> int:
     return max(1, math.isqrt(T - 1) + 1) if T > 1 else 1
 
 
-def _checkpointed(plan, leaves, delays, step_losses) -> tuple[float, dict]:
+def _add_context_grads(ctx, into: dict) -> None:
+    """Add what a segment's backward pass sent to each context (its own leaf) to ``into``."""
+    for (name, s), leaf in ctx.data_tensors.items():
+        if s == 0 and name in into and leaf.grad is not None:
+            into[name] += leaf.grad
+
+
+def _checkpointed(plan, leaves, delays, out) -> tuple[float, dict]:
     """Gradients of the whole loss, keeping ``T / segment`` boundaries and one segment's graph;
-    returns the loss and the final state (``{(state, step): array}``)."""
+    returns the loss and the final state (``{(state, step): array}``).  ``out``: the dicts the step
+    losses and the contexts' gradients are added to."""
+    step_losses, context_grads = out
     T = plan.T
     starts = list(range(1, T + 1, plan.checkpoint))
     # the first pass only carries the state forward; the losses are computed in the second
@@ -171,13 +184,16 @@ def _checkpointed(plan, leaves, delays, step_losses) -> tuple[float, dict]:
             objective = term if objective is None else objective + term
         if objective is not None and objective.requires_grad:
             objective.backward()
+            _add_context_grads(ctx, context_grads)
         sent_back = {vs: leaf.grad for vs, leaf in boundary.items() if leaf.grad is not None}
     return loss, checkpoints[T + 1]
 
 
-def _truncated(plan, leaves, delays, step_losses) -> tuple[float, dict]:
+def _truncated(plan, leaves, delays, out) -> tuple[float, dict]:
     """BPTT(k1, k2): the summed gradients of each chunk of k1 losses through at most k2 steps;
-    returns the loss and the final state (``{(state, step): array}``)."""
+    returns the loss and the final state (``{(state, step): array}``); ``out`` as for
+    :func:`_checkpointed`."""
+    step_losses, context_grads = out
     chunks = [(a, first_loss, e) for a, e, first_loss in _spans(plan.T, None, plan.truncate)]
     starts = sorted({1} | {a for a, _, _ in chunks})
     loss, checkpoints = _forward_pass(_context(plan, leaves), plan, plan.blocks, starts, delays, step_losses)
@@ -188,6 +204,7 @@ def _truncated(plan, leaves, delays, step_losses) -> tuple[float, dict]:
         objective = evaluate_steps(ctx, plan, (a, e), {}, loss_from=first_loss)
         if objective is not None and objective.requires_grad:
             objective.backward()
+            _add_context_grads(ctx, context_grads)
     return loss, checkpoints[plan.T + 1]
 
 
@@ -236,7 +253,7 @@ def program_segments(plan, delays):
         return {(u, s - b + shift): ws.steps(u, s - a + 1, s - a + 1).copy() for u, d in delays.items()
                 for s in range(b - d + 1, b + 1)}
 
-    grads = {n: np.zeros_like(p) for n, p in params.items()}
+    grads = programs[max(lengths)].zero_grads()  # the parameters' and the contexts'
     step_losses = np.zeros(T)
     feeding = feeding_names(eqs, delays)
     if checkpoint:

@@ -187,6 +187,8 @@ class StepCode:
                 head.append(f"    g{self.vars.index(v)} = grads[{v!r}]")
         for p in self.params:
             head.append(f"    a_{self.params.index(p)} = pgrads[{p!r}]")
+        for c in self.contexts:
+            head.append(f"    b_{self.contexts.index(c)} = pgrads.get({c!r})")
         for i, _ in self.deferred:
             head.append(f"    G{i}, X{i} = gathered[{i}]")
         read = set()  # the inputs whose values the backward pass reads
@@ -264,6 +266,9 @@ class StepCode:
         if spec[0] == PARAM:
             a = f"a_{self.params.index(spec[1])}"
             return [f"{ind}np.add({a}, p, out={a})"]
+        if spec[0] == CONTEXT:  # the program wants only a float context's gradient (Program._wants)
+            b = f"b_{self.contexts.index(spec[1])}"
+            return [f"{ind}np.add({b}, p, out={b})"]
         if spec[0] == VAR and layouts[spec[1]].kind == "computed":
             lay = layouts[spec[1]]
             if self.listed:

@@ -128,7 +128,7 @@ class StepContext:
         if t is None:
             arr = self.data[name]
             # a context gets a gradient like a parameter's: an encoder feeding it needs one (§10.2.4, fig. 10.12)
-            wants = self.wants_grads and self.copies_wanted and E.is_grad_enabled() and arr.dtype.kind == "f"
+            wants = self.wants_grads and E.is_grad_enabled() and arr.dtype.kind == "f"
             t = self.data_tensors[(name, 0)] = Tensor(arr, name=name, requires_grad=wants)
         return t
 
