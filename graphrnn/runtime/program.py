@@ -156,11 +156,62 @@ class _Stage:
         self.kind, self.members, self.steps, self.tapes, self.inputs = kind, members, steps, tapes, inputs
         self.tables: dict = {}
         self.code: dict = {}  # name -> its generated step (stepcode.py), for a recurrent stage
+        self.hosts: dict = {}  # name -> its _Host, for a fed variable of a recurrent stage
         self.assign: dict = {}  # name -> the inputs whose gradient is written, not added (the first to arrive)
         self.keep: dict = {}  # name -> which op outputs the backward pass reads
         self.reuse: dict = {}  # name -> which ops may write over a temporary operand
         self.chain: dict = {}  # name -> which ops may write straight into the variable's buffer
         self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
+
+
+class _Host:
+    """A fed variable (free running, scheduled sampling: ``feed(argmax(o[t]))``), computed step by step
+    by its equation's engine functions on views of the run's buffers, with the run's generator, so that
+    a ``sample`` or a scheduled coin draws exactly what the taped run draws, in the same order.  The fed
+    value carries no gradient, so the backward pass skips it."""
+
+    def __init__(self, name, compiled, eq):
+        self.name, self.compiled = name, compiled
+        #: what it reads, as a tracer names it: (VAR, variable, offset from t)
+        self.reads = [(VAR, r.name, r.offset) for r in references(eq.expr)]
+
+    def step(self, ws, params):
+        """The function computing step t into the variable's buffer."""
+        view = _HostView(ws, params)
+        compiled, out = self.compiled, ws.steps
+        name = self.name
+
+        def step(t):
+            with E.no_grad():
+                got = compiled(view, t)
+            out(name, t, t)[...] = got.data if isinstance(got, Tensor) else got
+
+        return step
+
+
+class _HostView:
+    """What a host's equation reads, answered from a workspace (a run context of :mod:`.taped`)."""
+
+    stacked_mode = False
+    lean = False
+
+    def __init__(self, ws, params):
+        program = ws.program
+        self.ws, self.params = ws, params
+        self.T, self.dtype, self.batch = program.T, program.dtype, program.B
+        self.rng, self.p = ws.rng, ws.p
+
+    def param(self, name, t):
+        return Tensor(self.params[name])
+
+    def context(self, name):
+        return Tensor(self.ws.context(name, 1))
+
+    def ref(self, name, s, needed_by):
+        ws = self.ws
+        if ws.program.layouts[name].direct:
+            return Tensor(ws.values[name][s - 1])
+        return Tensor(ws.steps(name, s, s))
 
 
 class Program:
@@ -185,8 +236,14 @@ class Program:
         self._check(rec, eqs, blocks, batched)
         self.stages: list[_Stage] = []
         self.at_tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
+        #: the fed variables (free and scheduled modes): computed step by step by their equation on the
+        #: engine's own functions (see _Host), with the run's generator; no gradient passes through them
+        self.fed = {n for n in eqs if rec.variables.get(n) is not None and rec.variables[n].kind == "fed"}
         for block in blocks:
-            if block.members[0] in batched or block.members[0] in self.at_tau:
+            hosts = self.fed.intersection(block.members)
+            if hosts and len(block.steps) != T * len(block.members):
+                raise NotCompilable("a block with missing steps")
+            if (block.members[0] in batched or block.members[0] in self.at_tau) and not hosts:
                 name = block.members[0]
                 # an equation of the last step only (o[tau]) is a stage of one step, T, its references
                 # traced as offsets from T (see _Tracer)
@@ -196,19 +253,27 @@ class Program:
             else:
                 for m in block.members:
                     var = rec.variables[m]
-                    self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
-                tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members}
+                    if m in hosts:
+                        shape, dtype = ((B,), np.dtype(np.int64)) if var.is_label else ((var.rows, B), self.dtype)
+                        self.layouts[m] = _Layout(m, shape, dtype, 1, T, "fed")
+                    else:
+                        self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
+                tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members if m not in hosts}
                 for m, tape in tapes.items():
                     got = tape.root_shape
                     if got != (rec.variables[m].rows, B):
                         raise NotCompilable(f"{m} has shape {got}")
-                self.stages.append(_Stage("steps", list(block.members), block.steps, tapes, {}))
+                stage = _Stage("steps", list(block.members), block.steps, tapes, {})
+                stage.hosts = {m: _Host(m, compiled[m], eqs[m]) for m in hosts}
+                self.stages.append(stage)
         for stage in self.stages:
             for m, tape in stage.tapes.items():
                 stage.inputs[m] = [self._resolve(src) for src in tape.inputs]
+            for m, host in stage.hosts.items():
+                stage.inputs[m] = [self._resolve(src) for src in host.reads]
         self._extend_layouts()
         for stage in self.stages:
-            for m in stage.members:
+            for m in stage.tapes:
                 stage.keep[m] = _kept_outputs(stage.tapes[m])
                 stage.reuse[m] = reusable_operands(stage.tapes[m], stage.keep[m])
                 stage.chain[m] = dest_chain(stage.tapes[m], stage.reuse[m])
@@ -223,7 +288,7 @@ class Program:
         #: cost about 100 bytes a step and variable)
         self.listed = not self.lean and T <= LISTED_STEPS
         for stage in self.stages:
-            for m in stage.members:
+            for m in stage.tapes:
                 if stage.kind == "steps":
                     stage.code[m] = self._step_code(stage, m)
         self._pool: list[_Workspace] = []
@@ -234,8 +299,10 @@ class Program:
         fed = {n for n, v in rec.variables.items() if v.kind == "fed"}
         tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for name, eq in eqs.items():
-            if name in fed or fed.intersection(r.name for r in references(eq.expr)):
-                raise NotCompilable(f"{name} feeds back an output")
+            if name in fed:
+                if eq.anchor != "t" or any(r.anchor != "t" for r in references(eq.expr)):
+                    raise NotCompilable(f"{name} is fed at the last step")
+                continue  # computed on the engine's functions, step by step (_Host)
             for node in walk(eq.expr):
                 if isinstance(node, Call) and node.fn in UNTRACEABLE:
                     raise NotCompilable(f"{name} calls {node.fn}")
@@ -249,6 +316,8 @@ class Program:
                 continue
             for m in block.members:
                 var = rec.variables.get(m)
+                if m in fed:
+                    continue
                 if var is None or var.is_label or var.shape == () or not var.rows:
                     raise NotCompilable(f"{m} cannot be stepped")
                 if any(isinstance(n, Call) and n.fn in LOSSES for n in walk(eqs[m].expr)):
@@ -397,7 +466,7 @@ class Program:
         touched = set(self.losses)
         for stage in reversed(self.stages):
             sends: dict[str, list] = {}
-            for m in stage.members:
+            for m in stage.tapes:
                 tape, specs = stage.tapes[m], stage.inputs[m]
                 uses = [tape.root[1]] if tape.root[0] == IN else []
                 for _, _, operands, _, wants, _, _ in stage.tables[m]:
@@ -469,7 +538,7 @@ class Program:
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
-            only=None, shift: int = 0):
+            only=None, shift: int = 0, draws=None):
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
@@ -480,9 +549,11 @@ class Program:
         (``{(variable, step): array}``); only the losses from step ``loss_from`` on are
         differentiated; a forward pass may compute ``only`` some variables (and what they read);
         the program's step s reads step ``s + shift`` of the data (a segment of a longer sequence,
-        which may read data beside it, ``x[t+1]`` or ``x[t-1]``)."""
+        which may read data beside it, ``x[t+1]`` or ``x[t-1]``).  ``draws`` is ``(generator, p)``
+        for the fed values of free and scheduled modes (``sample``, scheduled sampling's coins)."""
         ws = self.workspace(backward)
         ws.load(params, data, shift)
+        ws.rng, ws.p = draws or (np.random.default_rng(0), 0.5)
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
         records = {} if backward else None
@@ -625,7 +696,8 @@ class Program:
 
     def boundary_grads(self, ws, delays: dict) -> dict:
         """The gradients that reached the values before step 1 (``{(variable, step): array}``)."""
-        return {(u, s): ws.grad_steps(u, s, s).copy() for u, d in delays.items() for s in range(1 - d, 1)}
+        return {(u, s): ws.grad_steps(u, s, s).copy() for u, d in delays.items() if u in ws.grads
+                for s in range(1 - d, 1)}
 
     def _chunks(self, *stages):
         widest = 1
@@ -664,7 +736,8 @@ class Program:
     def _forward_steps(self, stage, ws, params, records):
         record = records is not None
         step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
-                for m in stage.members}
+                for m in stage.tapes}
+        step.update({m: host.step(ws, params) for m, host in stage.hosts.items()})
         if len(stage.members) == 1:
             (f,) = step.values()
             got = [f(t) for _, t in stage.steps]
@@ -747,8 +820,8 @@ class Program:
             self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     def _backward_steps(self, stage, ws, params, records, grads):
-        step, products = {}, []
-        for m in stage.members:
+        step, products = {m: _no_gradient for m in stage.hosts}, []
+        for m in stage.tapes:
             code = stage.code[m]
             gathered = {}
             for i, pname in code.deferred:
@@ -791,6 +864,9 @@ class Program:
         lines = [f"program for {self.rec.name}: T={T}, batch {B}, {self.dtype.name}"]
         for i, stage in enumerate(self.stages, 1):
             for m in stage.members:
+                if m in stage.hosts:
+                    lines.append(f"  {i}. {m:<8} step by step, fed back on the engine's functions (no gradient)")
+                    continue
                 ops = ", ".join(op.name for op, _, _ in stage.tapes[m].ops)
                 if m in self.at_tau:
                     how = f"at the last step only (T = {T})"
@@ -844,7 +920,8 @@ def run_compiled(program, plan) -> Run:
     has_loss = any(n in program.layouts for n in rec.losses)
     if backward and not has_loss:
         raise SpecError(NO_LOSS.format(rec.name))
-    ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None)
+    ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None,
+                                  draws=(np.random.default_rng(plan.seed), plan.p))
     context_grads = {n: grads.pop(n) for n in program.context_grads} if backward else {}
     if not has_loss:
         loss = float("nan")  # as on the engine: there is nothing to sum
@@ -862,12 +939,13 @@ def run_compiled(program, plan) -> Run:
         else:
             value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
     learned = rec.learned_inits()
+    fed: dict = {}
     for n, lay in program.layouts.items():
         var = rec.variables.get(n)
         if var is None:
             continue  # an internal split-off term (equations.fast_equations)
         first, last = program._span(n)
-        inside = range(first, last + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
+        inside = range(first, last + 1) if lay.kind in ("computed", "fed") else range(1, len(data[n]) + 1)
         for s in range(lay.lo, lay.hi + 1):
             if s not in inside:  # an initial value, as the engine names it
                 if n in learned and (n, s) not in plan.initial:
@@ -876,6 +954,9 @@ def run_compiled(program, plan) -> Run:
                     fixed_values[key(n, s)] = np.zeros(lay.shape, dtype=lay.dtype)
                 else:
                     fixed_values[key(n, s)] = ws.steps(n, s, s)
+        if lay.kind == "fed":  # what was fed back at each step: values, no gradient
+            fed.update({key(n, t): ws.steps(n, t, t).copy() for t in inside})
+            value_steps[n] = (inside, lambda t, n=n: fed[key(n, t)])
         if lay.kind != "computed":
             continue
         scalar = var.shape == ()
@@ -892,9 +973,13 @@ def run_compiled(program, plan) -> Run:
     first = min((program._span(n)[0] for n in rec.losses if n in program.layouts), default=1)
     step_losses = StepLosses(program.step_losses(ws), first) if rec.losses else {}
     run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
-              grad_steps), {}, step_losses, leaves, None, {}, program, context_grads=context_grads)
+              grad_steps), {}, step_losses, leaves, None, fed, program, context_grads=context_grads)
     ws.lend(run)
     return run
+
+
+def _no_gradient(t, record):
+    """The backward step of a fed value: none (it is a constant of the run)."""
 
 
 def _workspace_columns(view, name, scalar, reduce):
@@ -1061,6 +1146,7 @@ class _Workspace:
         self.window_losses: list = []  # and its loss chunk by chunk
         self.window_state = None  # which chunk the windows hold: (first step, with gradients)
         self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
+        self.rng, self.p = None, 0.5  # a run's generator and scheduled-sampling probability (see _Host)
         self.columns = None
         if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
             self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
