@@ -538,7 +538,7 @@ class Program:
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
-            only=None, shift: int = 0, draws=None):
+            only=None, shift: int = 0, draws=None, skip_tau: bool = False):
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
@@ -556,12 +556,14 @@ class Program:
         ws.rng, ws.p = draws or (np.random.default_rng(0), 0.5)
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
+        #: a segment that does not end the sequence: its last step is not tau (the equations at tau do not run)
+        ws.skip = self.at_tau if skip_tau else set()
         records = {} if backward else None
         grads = self.zero_grads() if backward else None
         if self.lean:
             return self._run_lean(ws, params, records, grads, carry)
         for stage in self.stages:
-            if only is not None and not only.intersection(stage.members):
+            if only is not None and not only.intersection(stage.members) or stage.members[0] in ws.skip:
                 continue
             if stage.kind == "steps":
                 self._forward_steps(stage, ws, params, records)
@@ -573,13 +575,13 @@ class Program:
             ws.clear_grads(loss_from)
             for name in self.losses:
                 first = max(loss_from, self._span(name)[0])
-                if name in ws.grads and first <= self.T:
+                if name in ws.grads and first <= self.T and name not in ws.skip:
                     ws.grad_steps(name, first, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
             for stage in reversed(self.stages):
-                if stage.fused:
+                if stage.fused or stage.members[0] in ws.skip:
                     continue
                 for (name, s), g in (seed or {}).items():
                     if name in stage.members:  # after every gradient written (not added) to it
@@ -589,17 +591,21 @@ class Program:
                 else:
                     self._backward_all(stage, ws, records, grads)
             self._learned_grads(ws, grads, carry)
-        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses if n in self.layouts)
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses
+                    if n in self.layouts and n not in ws.skip)
         return ws, total, grads
 
     def _learned_grads(self, ws, grads, carry) -> None:
-        """Add to each learned initial value the gradient that reached the steps before 1, unless the
-        run was started from a carried value of that variable (then the learned one was not used)."""
-        carried = {name for name, _ in carry or ()}
+        """Add to each learned initial value the gradient that reached the steps before 1, but for the
+        steps the run was started from carried values of (there the learned one was not used)."""
+        carried: dict[str, set] = {}
+        for name, s in carry or ():
+            carried.setdefault(name, set()).add(s)
         for var, pname in self.learned.items():
             lay = self.layouts.get(var)
-            if lay is not None and pname in grads and var not in carried:
-                grads[pname] += ws.init_grad(lay)
+            if lay is None or pname not in grads or (var in carried and set(range(lay.lo, 1)) <= carried[var]):
+                continue  # every value before step 1 was carried in: the learned one was not used
+            grads[pname] += ws.init_grad(lay, carried.get(var, ()))
 
     def _run_lean(self, ws, params, records, grads, carry=None):
         """:meth:`run` of a lean program (a whole sequence: no seed or loss_from; ``carry`` as in :meth:`run`)."""
@@ -686,7 +692,7 @@ class Program:
             return out
         out = np.zeros(self.T)
         for n in self.losses:
-            if n in self.layouts:
+            if n in self.layouts and n not in ws.skip:
                 self._add_step_losses(out, ws, n)
         return out
 
@@ -1147,6 +1153,7 @@ class _Workspace:
         self.window_state = None  # which chunk the windows hold: (first step, with gradients)
         self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
         self.rng, self.p = None, 0.5  # a run's generator and scheduled-sampling probability (see _Host)
+        self.skip: set = set()  # the equations at tau, in a segment that does not end the sequence
         self.columns = None
         if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
             self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
@@ -1283,9 +1290,14 @@ class _Workspace:
                                       None if from_view else np.empty((inner, cols), dtype=dtype))
         return got
 
-    def init_grad(self, lay):
-        """The gradient of a learned initial value: what reached the steps before 1, summed over the batch."""
+    def init_grad(self, lay, carried=()):
+        """The gradient of a learned initial value: what reached the steps before 1 (but the ``carried``
+        ones, which held other values), summed over the batch."""
         B = self.program.B
         g = self.grads[lay.name]
         before, after = g[:, :(1 - lay.lo) * B], g[:, (self.program.T + 1 - lay.lo) * B:]
+        if carried:
+            before = before.copy()
+            for s in carried:
+                before[:, (s - lay.lo) * B:(s - lay.lo + 1) * B] = 0
         return before.sum(axis=1, keepdims=True) + after.sum(axis=1, keepdims=True)
