@@ -1,23 +1,24 @@
 """The fast path compiled: a run as a fixed program of numpy calls over reused buffers.
 
-The fast path of :mod:`.evaluate` (``copies=False``) builds engine nodes for every
-run: a node per chunk of steps for the variables computed for many steps at once
-(:mod:`.batched`), one ``scan`` op per recurrent block (:mod:`.scan`).  The work
-is always the same for a given recurrence, number of steps and batch, so here it
-is planned once and kept (on the :class:`~graphrnn.Recurrence`, keyed by mode, T,
-batch and dtype):
+A run without dummy copies (``copies=False``) does the same work every time for a given
+recurrence, number of steps and batch, so it is planned once and kept (on the
+:class:`~graphrnn.Recurrence`, keyed by mode, T, batch and dtype):
 
-* each equation is traced once into a *tape* of registry ops (as for ``scan``);
+* each equation is traced once into a *tape* of registry ops (:mod:`.tape`);
 * the blocks of the unrolled graph become *stages*, in evaluation order: a
   variable no cycle passes through runs its tape over many steps at once (the
   steps side by side as columns, chunk by chunk); a recurrent block runs step
   by step, as Python generated from its tapes (:mod:`.stepcode`);
+* a fed variable of free or scheduled mode (``feed(argmax(o[t]))``) is a step of its
+  recurrent stage computed by the engine's own functions with the run's generator
+  (:class:`_Host`): the taped run's draws, in its order; no gradient passes it;
 * every variable has one buffer holding all its steps side by side (a column
   block per step, with the initial values before step 1 and after T), and one
   for its gradient; tapes read their operands as views of these buffers;
 * the backward pass walks the stages in reverse with the registry's VJP rules;
   the gradient of a parameter used as ``W @ v`` inside a recurrence is one
-  matrix product over the stacked steps, not one outer product per step;
+  matrix product over the stacked steps, not one outer product per step; a
+  context's gradient is gathered like a parameter's (``Run.context_grads``);
 * the variables after the last recurrent block (outputs and losses) run forward
   and backward chunk by chunk while the chunk is still in the cache, so their
   intermediate values are never stored for all steps;
@@ -35,9 +36,12 @@ running one recurrence get two workspaces.  ``rec.release_buffers()`` drops them
 The program is an execution plan only: the unrolled graph the drawings and the
 step-by-step check use is the same, and the values and gradients are those of
 the engine (the same registry ops in the same order, sums associated per chunk).
-Recurrences it cannot run (random draws, fed-back outputs, ``argmax``,
-``tau``-anchored equations, per-step numbers inside a recurrence) take the engine's
-fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
+It is the one fast path: what it cannot run (see each ``raise NotCompilable``:
+``argmax`` or ``sample`` inside an equation that carries a gradient, a loss or a
+class label computed inside a recurrence, a per-step number read inside one, an
+equation at t reading a value at tau, a block with missing steps, data read outside
+the steps given) runs on the taped engine step by step, as do runs with overrides,
+``retain_graph`` or anomaly detection.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ LISTED_STEPS = 4096
 
 
 class NotCompilable(Exception):
-    """The recurrence (or this run of it) needs the engine's general fast path."""
+    """The recurrence (or this run of it) needs the taped engine (step by step, see run_taped)."""
 
 
 # ------------------------------------------------------------------------------ tracing
