@@ -76,6 +76,8 @@ CHUNK_COLUMNS = 1024
 CHUNK_BYTES = 1 << 22
 #: up to this many steps, a recurrent step reads its columns from lists of views (see Program.listed)
 LISTED_STEPS = 4096
+#: a recurrent stage of one variable runs its steps in one generated loop (not one call per step)
+LOOPS = True
 
 
 class NotCompilable(Exception):
@@ -748,7 +750,11 @@ class Program:
         step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
                 for m in stage.tapes}
         step.update({m: host.step(ws, params) for m, host in stage.hosts.items()})
-        if len(stage.members) == 1:
+        times = getattr(stage.steps, "times", None)
+        if LOOPS and len(stage.members) == 1 and times is not None and stage.tapes:
+            got = []
+            step[stage.members[0]].loop(times, got)  # the whole loop in the generated code
+        elif len(stage.members) == 1:
             (f,) = step.values()
             got = [f(t) for _, t in stage.steps]
         else:
@@ -842,8 +848,14 @@ class Program:
                     g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
             step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, ws.columns)
-        for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
-            step[name](t, got)
+        got = records.pop(id(stage))
+        times = getattr(stage.steps, "times", None)
+        if LOOPS and len(stage.members) == 1 and times is not None and stage.tapes:
+            got.reverse()
+            step[stage.members[0]].loop(reversed(times), got)  # the whole loop in the generated code
+        else:
+            for (name, t), record in zip(reversed(stage.steps), reversed(got)):
+                step[name](t, record)
         # every step wrote its columns of G (a tape's ops all lie on the way to its root)
         for pname, g, x in products:
             grads[pname] += g @ x.T  # ∇W of W @ v: one product over all steps

@@ -34,6 +34,9 @@ SAVES_NOTHING = {"add", "sub", "mul", "div", "neg", "pow", "powt", "matmul", "tr
 
 _ZERO = bytes(16)
 
+#: write the common VJPs out in the generated backward step (False: call the registry's; to compare)
+INLINE = True
+
 
 def placeholder_of(shape, dtype):
     """An array of this shape and dtype that reads 0 everywhere and holds no memory."""
@@ -168,9 +171,13 @@ class StepCode:
         elif kind != OP:
             body.append(f"        d[...] = {'i' if kind == IN else 'K'}{r}")
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        # the same body looped over steps inside one function (no call per step): step.loop(steps, records)
+        loop = ["    def loop(ts, out):", "        for t in ts:"] + ["    " + part for line in body[1:] for part in line.split("\n")]
+        if record:
+            loop += ["            if record:", f"                out.append(({''.join(x + ', ' for x in record)}))"]
         body.append("        if record:")
         body.append(f"            return ({''.join(x + ', ' for x in record)})" if record else "            return None")
-        return "\n".join(head + body + ["    return step", ""])
+        return "\n".join(head + body + loop + ["    step.loop = loop", "    return step", ""])
 
     @staticmethod
     def _fits(tape, i, j):
@@ -201,6 +208,8 @@ class StepCode:
         read_d = kind == OP and tape.ops[r][0].reads_out
         body = ["    def step(t, record):"] + self._step_views(specs, layouts, tape, read, read_d)
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        #: the forward steps record something: the backward loop is given their records
+        self.records = bool(record)
         if record:
             body.append(f"        {''.join(x + ', ' for x in record)}= record")
         for i in range(n):
@@ -240,6 +249,20 @@ class StepCode:
                 body.append(f"{ind}pass")
                 continue
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
+            inline = self._inline_vjp(tape, specs, i, head)
+            if inline is not None:  # the registry's rule written out: no call, no shape checks
+                for pos, ((k, j), w) in enumerate(zip(operands, wants)):
+                    if not w:
+                        continue
+                    body += [ind + line for line in inline[pos]]
+                    if k == OP and j not in assigned:
+                        body.append(f"{ind}l{j} = p")
+                        assigned.add(j)
+                    elif k == OP:
+                        body.append(f"{ind}l{j} = p if l{j} is None else l{j} + p")
+                    else:
+                        body += self._send(j, specs, layouts, ind)
+                continue
             body.append(f"{ind}r = V{i}(l{i}, o{i}, ({args},), {wants!r}, s{i}, A{i})")
             for pos, ((k, j), w) in enumerate(zip(operands, wants)):
                 if not w:
@@ -259,7 +282,62 @@ class StepCode:
                     body.append(f"{ind}    l{j} = p if l{j} is None else l{j} + p")
                 else:
                     body += self._send(j, specs, layouts, ind + "    ")
-        return "\n".join(head + body + ["    return step", ""])
+        # the same body looped over steps inside one function: step.loop(steps, records)
+        loop = (["    def loop(ts, records):", "        for t, record in zip(ts, records):"] if record else
+                ["    def loop(ts, records):", "        for t in ts:"]) + ["    " + part for line in body[1:] for part in line.split("\n")]
+        return "\n".join(head + body + loop + ["    step.loop = loop", "    return step", ""])
+
+    def _inline_vjp(self, tape, specs, i, head):
+        """For op ``i``, when its operands have its output's shape (no broadcasting) and its rule is a
+        few ufuncs: per operand, the lines computing that operand's gradient ``p`` — exactly the
+        registry's VJP (the same ufuncs in the same order, so the same bits), written into scratch
+        arrays made once per run (``W{i}_{pos}`` in the factory) instead of fresh ones; else None."""
+        op, operands, attrs = tape.ops[i]
+        if not INLINE or attrs or tape.out_dtypes[i].kind != "f":
+            return None
+        shape = tape.out_shapes[i]
+
+        def shape_of(k, j):
+            return tape.out_shapes[j] if k == OP else tape.in_shapes[j] if k == IN else np.shape(tape.consts[j])
+
+        def arg(k, j):
+            return f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}"
+
+        def scratch(pos):
+            name = f"W{i}_{pos}"
+            head.append(f"    {name} = np.empty({shape!r}, dtype=np.{tape.out_dtypes[i].name})")
+            return name
+
+        shapes = [shape_of(k, j) for k, j in operands]
+        name = op.name
+        if name == "matmul":
+            if len(shapes[0]) != 2 or len(shapes[1]) != 2:
+                return None
+            (ka, ja), (kb, jb) = operands
+            if ka == IN and specs[ja][0] == PARAM:  # a parameter's transpose, taken once per run
+                head.append(f"    aT{i} = i{ja}.swapaxes(-1, -2)")
+                gb = [f"p = aT{i} @ l{i}"]
+            else:
+                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2) @ l{i}"]
+            return [[f"p = l{i} @ {arg(kb, jb)}.swapaxes(-1, -2)"], gb]
+        if any(sh != shape for sh in shapes):
+            return None
+        if name == "add":
+            return [[f"p = l{i}"], [f"p = l{i}"]]
+        if name == "sub":
+            return [[f"p = l{i}"], [f"p = np.negative(l{i}, out={scratch(1)})"]]
+        if name == "mul":
+            (ka, ja), (kb, jb) = operands
+            return [[f"p = np.multiply(l{i}, {arg(kb, jb)}, out={scratch(0)})"],
+                    [f"p = np.multiply(l{i}, {arg(ka, ja)}, out={scratch(1)})"]]
+        if name == "tanh":  # g * (1 - out * out)
+            w = scratch(0)
+            return [[f"p = np.multiply(o{i}, o{i}, out={w})", "np.subtract(1.0, p, out=p)",
+                     f"np.multiply(l{i}, p, out=p)"]]
+        if name == "sigmoid":  # g * out * (1 - out)
+            w, v = scratch(0), scratch(1)
+            return [[f"p = np.multiply(l{i}, o{i}, out={w})", f"np.multiply(p, np.subtract(1.0, o{i}, out={v}), out=p)"]]
+        return None
 
     def _send(self, j, specs, layouts, ind):
         spec = specs[j]
