@@ -164,6 +164,19 @@ class StepCode:
                 body.append(f"        o{i} = N{i}({args}, out=o{over[0]})")
                 body.append(f"        s{i} = None")
                 continue
+            if INLINE and op.name == "matmul" and not attrs and [len(tape.in_shapes[j]) if k == IN else
+                                                      len(tape.out_shapes[j]) if k == OP else 0
+                                                      for k, j in operands] == [2, 2]:
+                (ka, ja), (kb, jb) = operands  # ndarray.dot: the same product, less overhead (see _inline_vjp)
+                b_arg = f"o{jb}" if kb == OP else f"i{jb}" if kb == IN else f"K{jb}"
+                if ka == IN and specs[ja][0] == PARAM:
+                    head.append(f"    D{i} = i{ja}.dot")
+                    body.append(f"        o{i} = D{i}({b_arg})")
+                else:
+                    a_arg = f"o{ja}" if ka == OP else f"i{ja}" if ka == IN else f"K{ja}"
+                    body.append(f"        o{i} = {a_arg}.dot({b_arg})")
+                body.append(f"        s{i} = None")
+                continue
             call = f"F{i}({args}, **A{i})" if attrs else f"F{i}({args})"
             body.append(f"        o{i}, s{i} = {call}")
         if kind == OP and not (r == n - 1 and tape.ops[r][0].name in INTO and not tape.ops[r][2]):
@@ -314,12 +327,14 @@ class StepCode:
             if len(shapes[0]) != 2 or len(shapes[1]) != 2:
                 return None
             (ka, ja), (kb, jb) = operands
+            # ndarray.dot of two matrices: the product ``@`` computes (the same BLAS call, the same bits;
+            # tests/runtime/test_program.py checks), at half the overhead of a call of the matmul ufunc
             if ka == IN and specs[ja][0] == PARAM:  # a parameter's transpose, taken once per run
-                head.append(f"    aT{i} = i{ja}.swapaxes(-1, -2)")
-                gb = [f"p = aT{i} @ l{i}"]
+                head.append(f"    aT{i} = i{ja}.swapaxes(-1, -2).dot")
+                gb = [f"p = aT{i}(l{i})"]
             else:
-                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2) @ l{i}"]
-            return [[f"p = l{i} @ {arg(kb, jb)}.swapaxes(-1, -2)"], gb]
+                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2).dot(l{i})"]
+            return [[f"p = l{i}.dot({arg(kb, jb)}.swapaxes(-1, -2))"], gb]
         if any(sh != shape for sh in shapes):
             return None
         if name == "add":

@@ -399,3 +399,33 @@ def test_random_recurrences_in_segments_run_as_programs_and_match_the_engine():
 
     check()
     assert sum(ran) >= 0.8 * len(ran), f"programs ran {sum(ran)} of {len(ran)} segmented runs"
+
+
+def test_the_generated_steps_are_the_registrys_rules_bit_for_bit(monkeypatch):
+    """The generated steps multiply with ndarray.dot (less overhead than the matmul ufunc) and write
+    the common VJPs out (stepcode.INLINE): the same BLAS products as the registry's ``a @ b`` and the
+    same ufuncs in the same order, so the same bits as steps calling the registry."""
+    from graphrnn.runtime import stepcode
+
+    rng = np.random.default_rng(0)
+    for m, k, n in [(32, 32, 1), (32, 32, 4), (5, 3, 2), (128, 128, 32), (512, 512, 64), (16, 32, 1)]:
+        for transposed in (False, True):
+            a = rng.standard_normal((k, m)).T if transposed else rng.standard_normal((m, k))
+            b = rng.standard_normal((k, 40 * n + 3))[:, 3:3 + n]
+            g = rng.standard_normal((m, n))
+            assert np.array_equal(a.dot(b), a @ b) and np.array_equal(g.dot(b.T), g @ b.T)
+    for arch, sizes in [("fig10_3", {"H": 32, "I": 16, "K": 16}), ("gru", {"H": 5}), ("lstm", {"H": 4})]:
+        runs = []
+        for inline in (False, True):
+            monkeypatch.setattr(stepcode, "INLINE", inline)
+            rec = gr.load(arch, sizes=sizes)  # a fresh recurrence: its own programs
+            data, params = rec.random_inputs(30, batch=2, seed=3), rec.init_params(seed=4)
+            runs.append(rec.run(data, params, copies=False))
+        called, inlined = runs
+        sources = [c.forward_source + c.backward_source for s in inlined.program.stages for c in s.code.values()]
+        assert any(".dot" in src for src in sources) and not any(
+            ".dot" in c.forward_source + c.backward_source for s in called.program.stages for c in s.code.values())
+        for name, v in called.values.items():
+            np.testing.assert_array_equal(inlined.values[name], v, err_msg=f"{arch} {name}")
+        for name, g in called.grads.items():
+            np.testing.assert_array_equal(inlined.grads[name], g, err_msg=f"{arch} d{name}")
