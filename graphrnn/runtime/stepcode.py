@@ -15,6 +15,8 @@ with that run's buffers and parameters.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..engine.ops import SliceGrad, unbroadcast
@@ -41,6 +43,30 @@ INLINE = True
 def placeholder_of(shape, dtype):
     """An array of this shape and dtype that reads 0 everywhere and holds no memory."""
     return np.ndarray(shape, dtype, buffer=_ZERO, strides=(0,) * len(shape))
+
+
+_ASSIGNED = re.compile(r"^\s*(\w+) = (None|\w+|\w+\[[^\]]*\])(\s*#.*)?$")
+
+
+def _pruned(source: str) -> str:
+    """``source`` without the assignments of names nothing reads (``s0 = None``, ``o1 = P1``, a view
+    ``i2 = cv1[t + -1]`` no rule uses): every line they would cost runs once per step."""
+    lines = source.split("\n")
+    while True:
+        targets = {}
+        for n, line in enumerate(lines):
+            m = _ASSIGNED.match(line)
+            if m:
+                targets.setdefault(m.group(1), []).append(n)
+        dead = set()
+        for name, at in targets.items():
+            pattern = re.compile(rf"\b{name}\b")
+            if not any(pattern.search(line) for n, line in enumerate(lines) if n not in at) and \
+                    not any(pattern.search(_ASSIGNED.match(lines[n]).group(2)) for n in at):
+                dead.update(at)
+        if not dead:
+            return "\n".join(lines)
+        lines = [line for n, line in enumerate(lines) if n not in dead]
 
 
 def _cols(buf_ndim: int, start: str) -> str:
@@ -82,6 +108,14 @@ class StepCode:
         self.saving = [i for i, (op, _, _) in enumerate(tape.ops) if op.name not in SAVES_NOTHING]
         self.forward_source = self._forward(tape, specs, layouts, keep, reuse, chain)
         self.backward_source = self._backward(tape, specs, layouts, table)
+        if INLINE:
+            self.forward_source, self.backward_source = _pruned(self.forward_source), _pruned(self.backward_source)
+            # the ufuncs the written-out rules call, as names of the factory (no attribute lookup per call)
+            for ufunc, local in (("np.multiply(", "_mul("), ("np.subtract(", "_sub("), ("np.negative(", "_neg(")):
+                self.backward_source = self.backward_source.replace(ufunc, local)
+            self.backward_source = self.backward_source.replace(
+                "    def step(t, record):", "    _mul, _sub, _neg = np.multiply, np.subtract, np.negative\n"
+                "    def step(t, record):", 1)
         exec(compile(self.forward_source, f"<step {name}: forward>", "exec"), self.ns)
         exec(compile(self.backward_source, f"<step {name}: backward>", "exec"), self.ns)
         self.make_forward, self.make_backward = self.ns["make_forward"], self.ns["make_backward"]
@@ -153,13 +187,15 @@ class StepCode:
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
                 continue
-            if i in into_d:
+            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)]
+            if i in into_d and not (INLINE and over):
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
                 continue
-            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)]
-            if over:  # the result is written over a temporary no one else reads
+            # the result is written over a temporary no one else reads: a fresh array, contiguous, where
+            # the variable's columns are not (B = 1: a column of a wide buffer), measured faster
+            if over:
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=o{over[0]})")
                 body.append(f"        s{i} = None")
