@@ -179,6 +179,7 @@ class StepCode:
                 break
             into_d.add(j)
         head = ["def make_forward(values, params, context, record, columns=None):"] + self._bind_inputs(specs)
+        scratchy = set()  # ops whose output is a scratch array of the run, overwritten at every step
         body = ["    def step(t):"] + self._step_views(specs, layouts)
         for i, (op, operands, attrs) in enumerate(tape.ops):
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
@@ -187,7 +188,8 @@ class StepCode:
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
                 continue
-            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)]
+            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)
+                    and not (i in self.stored and j in scratchy)]  # a kept output must be fresh each step
             if i in into_d and not (INLINE and over):
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=d)")
@@ -196,6 +198,8 @@ class StepCode:
             # the result is written over a temporary no one else reads: a fresh array, contiguous, where
             # the variable's columns are not (B = 1: a column of a wide buffer), measured faster
             if over:
+                if over[0] in scratchy:
+                    scratchy.add(i)
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=o{over[0]})")
                 body.append(f"        s{i} = None")
@@ -205,12 +209,17 @@ class StepCode:
                                                       for k, j in operands] == [2, 2]:
                 (ka, ja), (kb, jb) = operands  # ndarray.dot: the same product, less overhead (see _inline_vjp)
                 b_arg = f"o{jb}" if kb == OP else f"i{jb}" if kb == IN else f"K{jb}"
+                out = ""
+                if i not in self.stored and not (kind == OP and i == r):  # no one keeps it past the step
+                    head.append(f"    S{i} = np.empty({tape.out_shapes[i]!r}, dtype=np.{tape.out_dtypes[i].name})")
+                    out = f", out=S{i}"
+                    scratchy.add(i)
                 if ka == IN and specs[ja][0] == PARAM:
                     head.append(f"    D{i} = i{ja}.dot")
-                    body.append(f"        o{i} = D{i}({b_arg})")
+                    body.append(f"        o{i} = D{i}({b_arg}{out})")
                 else:
                     a_arg = f"o{ja}" if ka == OP else f"i{ja}" if ka == IN else f"K{ja}"
-                    body.append(f"        o{i} = {a_arg}.dot({b_arg})")
+                    body.append(f"        o{i} = {a_arg}.dot({b_arg}{out})")
                 body.append(f"        s{i} = None")
                 continue
             call = f"F{i}({args}, **A{i})" if attrs else f"F{i}({args})"
@@ -352,9 +361,9 @@ class StepCode:
         def arg(k, j):
             return f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}"
 
-        def scratch(pos):
+        def scratch(pos, of=None):
             name = f"W{i}_{pos}"
-            head.append(f"    {name} = np.empty({shape!r}, dtype=np.{tape.out_dtypes[i].name})")
+            head.append(f"    {name} = np.empty({of or shape!r}, dtype=np.{tape.out_dtypes[i].name})")
             return name
 
         shapes = [shape_of(k, j) for k, j in operands]
@@ -365,12 +374,13 @@ class StepCode:
             (ka, ja), (kb, jb) = operands
             # ndarray.dot of two matrices: the product ``@`` computes (the same BLAS call, the same bits;
             # tests/runtime/test_program.py checks), at half the overhead of a call of the matmul ufunc
+            # each into a scratch array of its operand's shape (a product into fresh memory measured slower)
             if ka == IN and specs[ja][0] == PARAM:  # a parameter's transpose, taken once per run
                 head.append(f"    aT{i} = i{ja}.swapaxes(-1, -2).dot")
-                gb = [f"p = aT{i}(l{i})"]
+                gb = [f"p = aT{i}(l{i}, out={scratch(1, shapes[1])})"]
             else:
-                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2).dot(l{i})"]
-            return [[f"p = l{i}.dot({arg(kb, jb)}.swapaxes(-1, -2))"], gb]
+                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2).dot(l{i}, out={scratch(1, shapes[1])})"]
+            return [[f"p = l{i}.dot({arg(kb, jb)}.swapaxes(-1, -2), out={scratch(0, shapes[0])})"], gb]
         if any(sh != shape for sh in shapes):
             return None
         if name == "add":
