@@ -968,7 +968,7 @@ def run_compiled(program, plan) -> Run:
             continue  # an internal split-off term (equations.fast_equations)
         first, last = program._span(n)
         inside = range(first, last + 1) if lay.kind in ("computed", "fed") else range(1, len(data[n]) + 1)
-        for s in range(lay.lo, lay.hi + 1):
+        for s in [*range(lay.lo, min(inside.start, lay.hi + 1)), *range(max(inside.stop, lay.lo), lay.hi + 1)]:
             if s not in inside:  # an initial value, as the engine names it
                 if n in learned and (n, s) not in plan.initial:
                     fixed_values[key(n, s)] = param_arrays[learned[n]]
