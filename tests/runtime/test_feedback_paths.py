@@ -89,3 +89,19 @@ def test_random_recurrences_with_feedback_agree_on_every_path(drawn, T, batch, m
         finally:
             runner.PROGRAM = saved
         assert_same_run(fast, slow, f"{mode} p={p} program={allowed}")
+
+
+@pytest.mark.parametrize("mode,p", MODES)
+@pytest.mark.parametrize("name", FEEDBACK)
+def test_a_lean_program_feeds_back_the_taped_runs_values(name, mode, p, monkeypatch):
+    """A long run's lean program (runner.LEAN_BYTES) also computes the fed values in its recurrent
+    stage, with the truth read straight from the caller's data in scheduled sampling."""
+    from graphrnn.runtime import runner
+
+    monkeypatch.setattr(runner, "LEAN_BYTES", 0)
+    rec = gr.load(name)
+    data, params = rec.random_inputs(30, batch=3, seed=1), rec.init_params(seed=2)
+    params = {k: 2.0 * v for k, v in params.items()}
+    fast = rec.run(data, params, mode=mode, p=p, seed=3, copies=False)
+    assert fast.program is not None and fast.program.lean
+    assert_same_run(fast, rec.run(data, params, mode=mode, p=p, seed=3), f"{name} {mode} p={p}, lean")
