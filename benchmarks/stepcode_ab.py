@@ -1,8 +1,9 @@
 """The generated step code before and after issue 11's part 5, in one process, interleaved.
 
 ``stepcode.INLINE`` (the common VJPs written out, products by ``ndarray.dot`` into scratch
-arrays, no dead assignments) and ``program.LOOPS`` (one generated loop per single-variable
-recurrent stage) both off reproduce the step code before; both on is the code now.  Two copies of
+arrays, no dead assignments), ``program.LOOPS`` (one generated loop per single-variable
+recurrent stage) and ``program.SHADOW`` (with B = 1, a recurrent stage on step-major copies of
+its buffers) all off reproduce the step code before; all on is the code now.  Two copies of
 fig10_3 compile one program each; their runs alternate, so a swing in the machine's load hits
 both alike.  Prints, per size, the best and the median time of each (wall clock, and the main
 thread's CPU time, which a loaded machine disturbs less) and checks that both give the same
@@ -36,13 +37,13 @@ def main() -> None:
         T, H, B, I = SIZES[size]
         recs = []
         for on in (False, True):
-            stepcode.INLINE, program.LOOPS = on, on
+            stepcode.INLINE, program.LOOPS, program.SHADOW = on, on, on
             rec = gr.load("fig10_3", sizes={"H": H, "I": I, "K": I})
             data, params = rec.random_inputs(T, batch=B, seed=0), rec.init_params(seed=0)
             first = rec.run(data, params, copies=False)  # compiles with the flags of this copy
             recs.append((rec, first.grads["W"].copy()))
             del first
-        stepcode.INLINE, program.LOOPS = True, True
+        stepcode.INLINE, program.LOOPS, program.SHADOW = True, True, True
         assert np.array_equal(recs[0][1], recs[1][1]), "the two step codes give other gradients"
         wall, cpu = {0: [], 1: []}, {0: [], 1: []}
         for i in range(2 * args.reps):

@@ -78,6 +78,8 @@ CHUNK_BYTES = 1 << 22
 LISTED_STEPS = 4096
 #: a recurrent stage of one variable runs its steps in one generated loop (not one call per step)
 LOOPS = True
+#: with one sequence (B = 1), a recurrent stage works on step-major copies of its buffers (Workspace.shadow)
+SHADOW = True
 
 
 class NotCompilable(Exception):
@@ -745,9 +747,23 @@ class Program:
         if saved is not None:
             records[id(stage)] = saved
 
+    def _shadow_names(self, stage):
+        """The buffers a recurrent stage reads or writes, when it may work on step-major copies."""
+        if stage.hosts:
+            return None  # a fed value's equation reads the buffers themselves
+        names = set(stage.members)
+        for m in stage.tapes:
+            names.update(spec[1] for spec in stage.inputs[m] if spec[0] == VAR)
+        return names
+
     def _forward_steps(self, stage, ws, params, records):
         record = records is not None
-        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
+        names = self._shadow_names(stage) if ws.shadow is not None else None
+        columns = ws.columns
+        if names is not None:
+            ws.shadowed(names, 0, back=False)
+            columns = ws.shadow_columns
+        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, columns)
                 for m in stage.tapes}
         step.update({m: host.step(ws, params) for m, host in stage.hosts.items()})
         times = getattr(stage.steps, "times", None)
@@ -759,6 +775,8 @@ class Program:
             got = [f(t) for _, t in stage.steps]
         else:
             got = [step[name](t) for name, t in stage.steps]
+        if names is not None:
+            ws.shadowed(stage.members, 0, back=True)
         if record:
             records[id(stage)] = got
 
@@ -836,6 +854,12 @@ class Program:
             self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     def _backward_steps(self, stage, ws, params, records, grads):
+        names = self._shadow_names(stage) if ws.shadow is not None else None
+        columns = ws.columns
+        if names is not None:
+            ws.shadowed(names, 0, back=False)
+            ws.shadowed(names, 1, back=False)
+            columns = ws.shadow_columns
         step, products = {m: _no_gradient for m in stage.hosts}, []
         for m in stage.tapes:
             code = stage.code[m]
@@ -847,7 +871,7 @@ class Program:
                 if i in code.stored_gradient:
                     g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
-            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, ws.columns)
+            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, columns)
         got = records.pop(id(stage))
         times = getattr(stage.steps, "times", None)
         if LOOPS and len(stage.members) == 1 and times is not None and stage.tapes:
@@ -856,6 +880,8 @@ class Program:
         else:
             for (name, t), record in zip(reversed(stage.steps), reversed(got)):
                 step[name](t, record)
+        if names is not None:
+            ws.shadowed(names, 1, back=True)
         # every step wrote its columns of G (a tape's ops all lie on the way to its root)
         for pname, g, x in products:
             grads[pname] += g @ x.T  # ∇W of W @ v: one product over all steps
@@ -1174,7 +1200,36 @@ class _Workspace:
         if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
             self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
                                   for name, buf in bufs.items()} for bufs in (self.values, self.grads))
-        self._baseline = self._refs()
+        #: with one sequence (B = 1) a step's column of a buffer is strided, and a ufunc over a
+        #: (rows, 1) strided array costs about twice one over a contiguous one: a recurrent stage then
+        #: works on step-major copies ((steps, rows, 1), each step contiguous), copied in and out
+        #: around its loop (see shadowed)
+        self.shadow = self.shadow_columns = None
+        if program.listed and B == 1 and SHADOW:
+            self._make_shadows()
+        self._baseline = self._refs()  # (no local name may hold one of the arrays here)
+
+    def _make_shadows(self):
+        self.shadow, self.shadow_columns = ({}, {}), ({}, {})
+        for which, bufs in enumerate((self.values, self.grads)):
+            for name, buf in bufs.items():
+                if buf.ndim == 2:
+                    copy = self.shadow[which][name] = np.empty((buf.shape[1], buf.shape[0], 1), dtype=buf.dtype)
+                    self.shadow_columns[which][name] = list(copy)
+                else:
+                    self.shadow_columns[which][name] = self.columns[which][name]
+
+    def shadowed(self, names, which: int, back: bool) -> None:
+        """Copy the buffers ``names`` (values: ``which`` 0, gradients: 1) into their step-major copies,
+        or (``back``) the copies back into the buffers."""
+        bufs = self.values if which == 0 else self.grads
+        for name in names:
+            copy = self.shadow[which].get(name)
+            if copy is not None:
+                if back:
+                    bufs[name][...] = copy[:, :, 0].T
+                else:
+                    copy[:, :, 0] = bufs[name].T
 
     def _new(self, shape, dtype):
         arr = np.zeros(shape, dtype=dtype)

@@ -429,3 +429,30 @@ def test_the_generated_steps_are_the_registrys_rules_bit_for_bit(monkeypatch):
             np.testing.assert_array_equal(inlined.values[name], v, err_msg=f"{arch} {name}")
         for name, g in called.grads.items():
             np.testing.assert_array_equal(inlined.grads[name], g, err_msg=f"{arch} d{name}")
+
+
+@pytest.mark.parametrize("arch", ["fig10_3", "gru", "fig10_11", "fig10_10"])
+def test_one_sequence_steps_on_step_major_copies_bit_for_bit(arch, monkeypatch):
+    """With B = 1 a recurrent stage works on step-major copies of its buffers (program.SHADOW): the same
+    bits as on the buffers' strided columns, and the workspace (copies included) is reused."""
+    runs = []
+    for shadow in (False, True):
+        monkeypatch.setattr(program, "SHADOW", shadow)
+        rec = gr.load(arch)  # a fresh recurrence: its own programs and workspaces
+        data, params = rec.random_inputs(25, batch=1, seed=7), rec.init_params(seed=8)
+        mode = "free" if arch == "fig10_10" else "teacher"  # a fed value's stage reads the buffers themselves
+        runs.append(rec.run(data, params, mode=mode, copies=False))
+        if shadow:
+            ws = runs[-1].program._pool[-1]
+            assert ws.shadow is not None
+            prog = runs[-1].program
+    plain, shadowed = runs
+    for name, v in plain.values.items():
+        np.testing.assert_array_equal(shadowed.values[name], v, err_msg=f"{arch} {name}")
+    for name, g in plain.grads.items():
+        np.testing.assert_array_equal(shadowed.grads[name], g, err_msg=f"{arch} d{name}")
+    del runs, plain, shadowed
+    ws = prog._pool[-1]
+    assert ws.free()
+    again = rec.run(data, params, mode=mode, copies=False)
+    assert again.program._pool[-1] is ws  # reused, not a new workspace every run
