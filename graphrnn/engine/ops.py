@@ -615,19 +615,6 @@ def _(g, out, args, need, saved, attrs):
     return gx, gy
 
 
-# --------------------------------------------------------------------------- a loop as one op
-
-
-@defop("scan", "a loop run as one op: `plan` computes every step forward and backward (Theano's scan)")
-def _scan(*arrays, plan):
-    return plan.forward(arrays)
-
-
-@_scan.vjp
-def _(g, out, args, need, saved, attrs):
-    return attrs["plan"].backward(g, saved, args, need)
-
-
 def op_names() -> list[str]:
     """The names of all registered ops, in registration order."""
     return list(REGISTRY)

@@ -137,7 +137,21 @@ def _linear_in_losses(expr) -> bool:
 
 
 def batched_members(rec, eqs: dict[str, Equation], blocks) -> set[str]:
-    """The variables to compute for all steps at once."""
+    """The variables to compute for all steps at once (remembered on the recurrence for the same
+    equations and blocks, which its runtime cache hands out again run after run)."""
+    slot = rec.__dict__.setdefault("_runtime", {"equations": {}, "blocks": {}, "compiled": {}, "programs": {}})
+    memo = slot.setdefault("batched", {})  # the runtime's slot on the recurrence (cache.py)
+    got = memo.get((id(eqs), id(blocks)))
+    if got is not None and got[0] is eqs and got[1] is blocks:
+        return set(got[2])
+    if len(memo) > 16:
+        memo.clear()
+    chosen = _batched_members(rec, eqs, blocks)
+    memo[(id(eqs), id(blocks))] = (eqs, blocks, frozenset(chosen))
+    return chosen
+
+
+def _batched_members(rec, eqs, blocks) -> set[str]:
     scalar_vars = {n for n, v in rec.variables.items() if v.shape == ()}
     chosen = set()
     for block in blocks:

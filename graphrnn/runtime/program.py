@@ -1,23 +1,24 @@
 """The fast path compiled: a run as a fixed program of numpy calls over reused buffers.
 
-The fast path of :mod:`.evaluate` (``copies=False``) builds engine nodes for every
-run: a node per chunk of steps for the variables computed for many steps at once
-(:mod:`.batched`), one ``scan`` op per recurrent block (:mod:`.scan`).  The work
-is always the same for a given recurrence, number of steps and batch, so here it
-is planned once and kept (on the :class:`~graphrnn.Recurrence`, keyed by mode, T,
-batch and dtype):
+A run without dummy copies (``copies=False``) does the same work every time for a given
+recurrence, number of steps and batch, so it is planned once and kept (on the
+:class:`~graphrnn.Recurrence`, keyed by mode, T, batch and dtype):
 
-* each equation is traced once into a *tape* of registry ops (as for ``scan``);
+* each equation is traced once into a *tape* of registry ops (:mod:`.tape`);
 * the blocks of the unrolled graph become *stages*, in evaluation order: a
   variable no cycle passes through runs its tape over many steps at once (the
   steps side by side as columns, chunk by chunk); a recurrent block runs step
   by step, as Python generated from its tapes (:mod:`.stepcode`);
+* a fed variable of free or scheduled mode (``feed(argmax(o[t]))``) is a step of its
+  recurrent stage computed by the engine's own functions with the run's generator
+  (:class:`_Host`): the taped run's draws, in its order; no gradient passes it;
 * every variable has one buffer holding all its steps side by side (a column
   block per step, with the initial values before step 1 and after T), and one
   for its gradient; tapes read their operands as views of these buffers;
 * the backward pass walks the stages in reverse with the registry's VJP rules;
   the gradient of a parameter used as ``W @ v`` inside a recurrence is one
-  matrix product over the stacked steps, not one outer product per step;
+  matrix product over the stacked steps, not one outer product per step; a
+  context's gradient is gathered like a parameter's (``Run.context_grads``);
 * the variables after the last recurrent block (outputs and losses) run forward
   and backward chunk by chunk while the chunk is still in the cache, so their
   intermediate values are never stored for all steps;
@@ -35,9 +36,12 @@ running one recurrence get two workspaces.  ``rec.release_buffers()`` drops them
 The program is an execution plan only: the unrolled graph the drawings and the
 step-by-step check use is the same, and the values and gradients are those of
 the engine (the same registry ops in the same order, sums associated per chunk).
-Recurrences it cannot run (random draws, fed-back outputs, ``argmax``,
-``tau``-anchored equations, per-step numbers inside a recurrence) take the engine's
-fast path, as do runs with overrides, ``retain_graph`` or anomaly detection.
+It is the one fast path: what it cannot run (see each ``raise NotCompilable``:
+``argmax`` or ``sample`` inside an equation that carries a gradient, a loss or a
+class label computed inside a recurrence, a per-step number read inside one, an
+equation at t reading a value at tau, a block with missing steps, data read outside
+the steps given) runs on the taped engine step by step, as do runs with overrides,
+``retain_graph`` or anomaly detection.
 """
 
 from __future__ import annotations
@@ -72,10 +76,14 @@ CHUNK_COLUMNS = 1024
 CHUNK_BYTES = 1 << 22
 #: up to this many steps, a recurrent step reads its columns from lists of views (see Program.listed)
 LISTED_STEPS = 4096
+#: a recurrent stage of one variable runs its steps in one generated loop (not one call per step)
+LOOPS = True
+#: with one sequence (B = 1), a recurrent stage works on step-major copies of its buffers (Workspace.shadow)
+SHADOW = True
 
 
 class NotCompilable(Exception):
-    """The recurrence (or this run of it) needs the engine's general fast path."""
+    """The recurrence (or this run of it) needs the taped engine (step by step, see run_taped)."""
 
 
 # ------------------------------------------------------------------------------ tracing
@@ -156,11 +164,62 @@ class _Stage:
         self.kind, self.members, self.steps, self.tapes, self.inputs = kind, members, steps, tapes, inputs
         self.tables: dict = {}
         self.code: dict = {}  # name -> its generated step (stepcode.py), for a recurrent stage
+        self.hosts: dict = {}  # name -> its _Host, for a fed variable of a recurrent stage
         self.assign: dict = {}  # name -> the inputs whose gradient is written, not added (the first to arrive)
         self.keep: dict = {}  # name -> which op outputs the backward pass reads
         self.reuse: dict = {}  # name -> which ops may write over a temporary operand
         self.chain: dict = {}  # name -> which ops may write straight into the variable's buffer
         self.fused = False  # run forward and backward chunk by chunk (the tail after the last recurrence)
+
+
+class _Host:
+    """A fed variable (free running, scheduled sampling: ``feed(argmax(o[t]))``), computed step by step
+    by its equation's engine functions on views of the run's buffers, with the run's generator, so that
+    a ``sample`` or a scheduled coin draws exactly what the taped run draws, in the same order.  The fed
+    value carries no gradient, so the backward pass skips it."""
+
+    def __init__(self, name, compiled, eq):
+        self.name, self.compiled = name, compiled
+        #: what it reads, as a tracer names it: (VAR, variable, offset from t)
+        self.reads = [(VAR, r.name, r.offset) for r in references(eq.expr)]
+
+    def step(self, ws, params):
+        """The function computing step t into the variable's buffer."""
+        view = _HostView(ws, params)
+        compiled, out = self.compiled, ws.steps
+        name = self.name
+
+        def step(t):
+            with E.no_grad():
+                got = compiled(view, t)
+            out(name, t, t)[...] = got.data if isinstance(got, Tensor) else got
+
+        return step
+
+
+class _HostView:
+    """What a host's equation reads, answered from a workspace (a run context of :mod:`.taped`)."""
+
+    stacked_mode = False
+    lean = False
+
+    def __init__(self, ws, params):
+        program = ws.program
+        self.ws, self.params = ws, params
+        self.T, self.dtype, self.batch = program.T, program.dtype, program.B
+        self.rng, self.p = ws.rng, ws.p
+
+    def param(self, name, t):
+        return Tensor(self.params[name])
+
+    def context(self, name):
+        return Tensor(self.ws.context(name, 1))
+
+    def ref(self, name, s, needed_by):
+        ws = self.ws
+        if ws.program.layouts[name].direct:
+            return Tensor(ws.values[name][s - 1])
+        return Tensor(ws.steps(name, s, s))
 
 
 class Program:
@@ -176,6 +235,8 @@ class Program:
         self.lean = bool(getattr(plan, "lean", False))
         self.param_shapes = {n: a.shape for n, a in params.items()}
         self.context_shapes = {n: a.shape for n, a in data.items() if rec.variables[n].kind == "context"}
+        #: the contexts that get a gradient (``Run.context_grads``): the float ones
+        self.context_grads = {n for n in self.context_shapes if data[n].dtype.kind == "f"}
         self.data_lengths = {n: len(a) for n, a in data.items() if rec.variables[n].kind != "context"}
         self.learned = rec.learned_inits()
         self.losses = [n for n in rec.losses]
@@ -183,8 +244,14 @@ class Program:
         self._check(rec, eqs, blocks, batched)
         self.stages: list[_Stage] = []
         self.at_tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
+        #: the fed variables (free and scheduled modes): computed step by step by their equation on the
+        #: engine's own functions (see _Host), with the run's generator; no gradient passes through them
+        self.fed = {n for n in eqs if rec.variables.get(n) is not None and rec.variables[n].kind == "fed"}
         for block in blocks:
-            if block.members[0] in batched or block.members[0] in self.at_tau:
+            hosts = self.fed.intersection(block.members)
+            if hosts and len(block.steps) != T * len(block.members):
+                raise NotCompilable("a block with missing steps")
+            if (block.members[0] in batched or block.members[0] in self.at_tau) and not hosts:
                 name = block.members[0]
                 # an equation of the last step only (o[tau]) is a stage of one step, T, its references
                 # traced as offsets from T (see _Tracer)
@@ -194,19 +261,27 @@ class Program:
             else:
                 for m in block.members:
                     var = rec.variables[m]
-                    self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
-                tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members}
+                    if m in hosts:
+                        shape, dtype = ((B,), np.dtype(np.int64)) if var.is_label else ((var.rows, B), self.dtype)
+                        self.layouts[m] = _Layout(m, shape, dtype, 1, T, "fed")
+                    else:
+                        self.layouts[m] = _Layout(m, (var.rows, B), self.dtype, 1, T, "computed")
+                tapes = {m: _trace(self, compiled, m, stacked=False) for m in block.members if m not in hosts}
                 for m, tape in tapes.items():
                     got = tape.root_shape
                     if got != (rec.variables[m].rows, B):
                         raise NotCompilable(f"{m} has shape {got}")
-                self.stages.append(_Stage("steps", list(block.members), block.steps, tapes, {}))
+                stage = _Stage("steps", list(block.members), block.steps, tapes, {})
+                stage.hosts = {m: _Host(m, compiled[m], eqs[m]) for m in hosts}
+                self.stages.append(stage)
         for stage in self.stages:
             for m, tape in stage.tapes.items():
                 stage.inputs[m] = [self._resolve(src) for src in tape.inputs]
+            for m, host in stage.hosts.items():
+                stage.inputs[m] = [self._resolve(src) for src in host.reads]
         self._extend_layouts()
         for stage in self.stages:
-            for m in stage.members:
+            for m in stage.tapes:
                 stage.keep[m] = _kept_outputs(stage.tapes[m])
                 stage.reuse[m] = reusable_operands(stage.tapes[m], stage.keep[m])
                 stage.chain[m] = dest_chain(stage.tapes[m], stage.reuse[m])
@@ -221,7 +296,7 @@ class Program:
         #: cost about 100 bytes a step and variable)
         self.listed = not self.lean and T <= LISTED_STEPS
         for stage in self.stages:
-            for m in stage.members:
+            for m in stage.tapes:
                 if stage.kind == "steps":
                     stage.code[m] = self._step_code(stage, m)
         self._pool: list[_Workspace] = []
@@ -232,8 +307,10 @@ class Program:
         fed = {n for n, v in rec.variables.items() if v.kind == "fed"}
         tau = {name for name, eq in eqs.items() if eq.anchor == "tau"}
         for name, eq in eqs.items():
-            if name in fed or fed.intersection(r.name for r in references(eq.expr)):
-                raise NotCompilable(f"{name} feeds back an output")
+            if name in fed:
+                if eq.anchor != "t" or any(r.anchor != "t" for r in references(eq.expr)):
+                    raise NotCompilable(f"{name} is fed at the last step")
+                continue  # computed on the engine's functions, step by step (_Host)
             for node in walk(eq.expr):
                 if isinstance(node, Call) and node.fn in UNTRACEABLE:
                     raise NotCompilable(f"{name} calls {node.fn}")
@@ -247,6 +324,8 @@ class Program:
                 continue
             for m in block.members:
                 var = rec.variables.get(m)
+                if m in fed:
+                    continue
                 if var is None or var.is_label or var.shape == () or not var.rows:
                     raise NotCompilable(f"{m} cannot be stepped")
                 if any(isinstance(n, Call) and n.fn in LOSSES for n in walk(eqs[m].expr)):
@@ -362,7 +441,12 @@ class Program:
             return True
         if spec[0] == VAR:
             return self.layouts[spec[1]].kind == "computed"
-        return False
+        return spec[0] == CONTEXT and spec[1] in self.context_grads
+
+    def zero_grads(self) -> dict:
+        """Zeros for the gradients a backward pass adds to: the parameters' and the contexts'."""
+        shapes = {**self.param_shapes, **{n: self.context_shapes[n] for n in self.context_grads}}
+        return {n: np.zeros(s, dtype=self.dtype) for n, s in shapes.items()}
 
     def _backward_table(self, stage, name):
         """For each op of ``name``'s tape, in reverse: what the backward pass does with it."""
@@ -390,7 +474,7 @@ class Program:
         touched = set(self.losses)
         for stage in reversed(self.stages):
             sends: dict[str, list] = {}
-            for m in stage.members:
+            for m in stage.tapes:
                 tape, specs = stage.tapes[m], stage.inputs[m]
                 uses = [tape.root[1]] if tape.root[0] == IN else []
                 for _, _, operands, _, wants, _, _ in stage.tables[m]:
@@ -462,7 +546,7 @@ class Program:
 
     # ------------------------------------------------------------------ running
     def run(self, params: dict, data: dict, backward: bool, *, carry=None, seed=None, loss_from: int = 1,
-            only=None, shift: int = 0):
+            only=None, shift: int = 0, draws=None, skip_tau: bool = False):
         """Forward (and backward) pass: ``(workspace, total loss, parameter gradients or None)``;
         the caller lends the workspace to a Run or releases it (``ws.lend``, ``ws.release``).
 
@@ -473,17 +557,21 @@ class Program:
         (``{(variable, step): array}``); only the losses from step ``loss_from`` on are
         differentiated; a forward pass may compute ``only`` some variables (and what they read);
         the program's step s reads step ``s + shift`` of the data (a segment of a longer sequence,
-        which may read data beside it, ``x[t+1]`` or ``x[t-1]``)."""
+        which may read data beside it, ``x[t+1]`` or ``x[t-1]``).  ``draws`` is ``(generator, p)``
+        for the fed values of free and scheduled modes (``sample``, scheduled sampling's coins)."""
         ws = self.workspace(backward)
         ws.load(params, data, shift)
+        ws.rng, ws.p = draws or (np.random.default_rng(0), 0.5)
         for (name, s), value in (carry or {}).items():
             ws.steps(name, s, s)[...] = value
+        #: a segment that does not end the sequence: its last step is not tau (the equations at tau do not run)
+        ws.skip = self.at_tau if skip_tau else set()
         records = {} if backward else None
-        grads = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if backward else None
+        grads = self.zero_grads() if backward else None
         if self.lean:
             return self._run_lean(ws, params, records, grads, carry)
         for stage in self.stages:
-            if only is not None and not only.intersection(stage.members):
+            if only is not None and not only.intersection(stage.members) or stage.members[0] in ws.skip:
                 continue
             if stage.kind == "steps":
                 self._forward_steps(stage, ws, params, records)
@@ -495,13 +583,13 @@ class Program:
             ws.clear_grads(loss_from)
             for name in self.losses:
                 first = max(loss_from, self._span(name)[0])
-                if name in ws.grads and first <= self.T:
+                if name in ws.grads and first <= self.T and name not in ws.skip:
                     ws.grad_steps(name, first, self.T)[...] = 1.0  # ∂(sum of the losses)/∂L[t]
             tail = [s for s in self.stages if s.fused]
             if tail:
                 self._fused_tail(tail, ws, params, grads)
             for stage in reversed(self.stages):
-                if stage.fused:
+                if stage.fused or stage.members[0] in ws.skip:
                     continue
                 for (name, s), g in (seed or {}).items():
                     if name in stage.members:  # after every gradient written (not added) to it
@@ -511,17 +599,21 @@ class Program:
                 else:
                     self._backward_all(stage, ws, records, grads)
             self._learned_grads(ws, grads, carry)
-        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses if n in self.layouts)
+        total = sum(float(np.sum(ws.steps(n, *self._span(n)))) for n in self.losses
+                    if n in self.layouts and n not in ws.skip)
         return ws, total, grads
 
     def _learned_grads(self, ws, grads, carry) -> None:
-        """Add to each learned initial value the gradient that reached the steps before 1, unless the
-        run was started from a carried value of that variable (then the learned one was not used)."""
-        carried = {name for name, _ in carry or ()}
+        """Add to each learned initial value the gradient that reached the steps before 1, but for the
+        steps the run was started from carried values of (there the learned one was not used)."""
+        carried: dict[str, set] = {}
+        for name, s in carry or ():
+            carried.setdefault(name, set()).add(s)
         for var, pname in self.learned.items():
             lay = self.layouts.get(var)
-            if lay is not None and pname in grads and var not in carried:
-                grads[pname] += ws.init_grad(lay)
+            if lay is None or pname not in grads or (var in carried and set(range(lay.lo, 1)) <= carried[var]):
+                continue  # every value before step 1 was carried in: the learned one was not used
+            grads[pname] += ws.init_grad(lay, carried.get(var, ()))
 
     def _run_lean(self, ws, params, records, grads, carry=None):
         """:meth:`run` of a lean program (a whole sequence: no seed or loss_from; ``carry`` as in :meth:`run`)."""
@@ -594,7 +686,7 @@ class Program:
         i = bisect.bisect_right([a for a, _ in self.tail_chunks], t) - 1
         span = self.tail_chunks[i]
         if ws.window_state != (span[0], grad):
-            scratch = {n: np.zeros(s, dtype=self.dtype) for n, s in self.param_shapes.items()} if grad else None
+            scratch = self.zero_grads() if grad else None
             self._tail_chunk(ws, params, span, scratch, lazy=True)
         return (ws.grad_steps if grad else ws.steps)(name, t, t).copy()
 
@@ -608,7 +700,7 @@ class Program:
             return out
         out = np.zeros(self.T)
         for n in self.losses:
-            if n in self.layouts:
+            if n in self.layouts and n not in ws.skip:
                 self._add_step_losses(out, ws, n)
         return out
 
@@ -618,7 +710,8 @@ class Program:
 
     def boundary_grads(self, ws, delays: dict) -> dict:
         """The gradients that reached the values before step 1 (``{(variable, step): array}``)."""
-        return {(u, s): ws.grad_steps(u, s, s).copy() for u, d in delays.items() for s in range(1 - d, 1)}
+        return {(u, s): ws.grad_steps(u, s, s).copy() for u, d in delays.items() if u in ws.grads
+                for s in range(1 - d, 1)}
 
     def _chunks(self, *stages):
         widest = 1
@@ -654,15 +747,36 @@ class Program:
         if saved is not None:
             records[id(stage)] = saved
 
+    def _shadow_names(self, stage):
+        """The buffers a recurrent stage reads or writes, when it may work on step-major copies."""
+        if stage.hosts:
+            return None  # a fed value's equation reads the buffers themselves
+        names = set(stage.members)
+        for m in stage.tapes:
+            names.update(spec[1] for spec in stage.inputs[m] if spec[0] == VAR)
+        return names
+
     def _forward_steps(self, stage, ws, params, records):
         record = records is not None
-        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, ws.columns)
-                for m in stage.members}
-        if len(stage.members) == 1:
+        names = self._shadow_names(stage) if ws.shadow is not None else None
+        columns = ws.columns
+        if names is not None:
+            ws.shadowed(names, 0, back=False)
+            columns = ws.shadow_columns
+        step = {m: stage.code[m].make_forward(ws.values, params, ws.context, record, columns)
+                for m in stage.tapes}
+        step.update({m: host.step(ws, params) for m, host in stage.hosts.items()})
+        times = getattr(stage.steps, "times", None)
+        if LOOPS and len(stage.members) == 1 and times is not None and stage.tapes:
+            got = []
+            step[stage.members[0]].loop(times, got)  # the whole loop in the generated code
+        elif len(stage.members) == 1:
             (f,) = step.values()
             got = [f(t) for _, t in stage.steps]
         else:
             got = [step[name](t) for name, t in stage.steps]
+        if names is not None:
+            ws.shadowed(stage.members, 0, back=True)
         if record:
             records[id(stage)] = got
 
@@ -673,6 +787,9 @@ class Program:
         if kind == PARAM:
             acc = grads[spec[1]]
             acc += g if g.shape == acc.shape else unbroadcast(g, acc.shape)
+        elif kind == CONTEXT:  # read as its columns repeated for steps a..b (Workspace.context)
+            acc = grads[spec[1]]
+            acc += g.reshape(acc.shape[0], -1, acc.shape[1]).sum(axis=1) if g.shape != acc.shape else g
         elif kind == VAR:
             dest = ws.grad_steps(spec[1], a + spec[2], b + spec[2])
             if write:
@@ -737,8 +854,14 @@ class Program:
             self._tape_backward(stage, name, g, (inputs, outs, saveds), ws, grads, a, b)
 
     def _backward_steps(self, stage, ws, params, records, grads):
-        step, products = {}, []
-        for m in stage.members:
+        names = self._shadow_names(stage) if ws.shadow is not None else None
+        columns = ws.columns
+        if names is not None:
+            ws.shadowed(names, 0, back=False)
+            ws.shadowed(names, 1, back=False)
+            columns = ws.shadow_columns
+        step, products = {m: _no_gradient for m in stage.hosts}, []
+        for m in stage.tapes:
             code = stage.code[m]
             gathered = {}
             for i, pname in code.deferred:
@@ -748,9 +871,17 @@ class Program:
                 if i in code.stored_gradient:
                     g = ws.grad_steps(code.stored_gradient[i], 1, self.T)
                 products.append((pname, g, x if view is None else ws.steps(view[0], 1 + view[1], self.T + view[1])))
-            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, ws.columns)
-        for (name, t), got in zip(reversed(stage.steps), reversed(records.pop(id(stage)))):
-            step[name](t, got)
+            step[m] = code.make_backward(ws.values, params, ws.context, ws.grads, grads, gathered, columns)
+        got = records.pop(id(stage))
+        times = getattr(stage.steps, "times", None)
+        if LOOPS and len(stage.members) == 1 and times is not None and stage.tapes:
+            got.reverse()
+            step[stage.members[0]].loop(reversed(times), got)  # the whole loop in the generated code
+        else:
+            for (name, t), record in zip(reversed(stage.steps), reversed(got)):
+                step[name](t, record)
+        if names is not None:
+            ws.shadowed(names, 1, back=True)
         # every step wrote its columns of G (a tape's ops all lie on the way to its root)
         for pname, g, x in products:
             grads[pname] += g @ x.T  # ∇W of W @ v: one product over all steps
@@ -781,6 +912,9 @@ class Program:
         lines = [f"program for {self.rec.name}: T={T}, batch {B}, {self.dtype.name}"]
         for i, stage in enumerate(self.stages, 1):
             for m in stage.members:
+                if m in stage.hosts:
+                    lines.append(f"  {i}. {m:<8} step by step, fed back on the engine's functions (no gradient)")
+                    continue
                 ops = ", ".join(op.name for op, _, _ in stage.tapes[m].ops)
                 if m in self.at_tau:
                     how = f"at the last step only (T = {T})"
@@ -834,7 +968,9 @@ def run_compiled(program, plan) -> Run:
     has_loss = any(n in program.layouts for n in rec.losses)
     if backward and not has_loss:
         raise SpecError(NO_LOSS.format(rec.name))
-    ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None)
+    ws, loss, grads = program.run(param_arrays, data, backward, carry=plan.initial or None,
+                                  draws=(np.random.default_rng(plan.seed), plan.p))
+    context_grads = {n: grads.pop(n) for n in program.context_grads} if backward else {}
     if not has_loss:
         loss = float("nan")  # as on the engine: there is nothing to sum
     elif not np.isfinite(loss):
@@ -851,13 +987,14 @@ def run_compiled(program, plan) -> Run:
         else:
             value_steps[n] = (range(1, len(series) + 1), lambda t, series=series: series[t - 1])
     learned = rec.learned_inits()
+    fed: dict = {}
     for n, lay in program.layouts.items():
         var = rec.variables.get(n)
         if var is None:
             continue  # an internal split-off term (equations.fast_equations)
         first, last = program._span(n)
-        inside = range(first, last + 1) if lay.kind == "computed" else range(1, len(data[n]) + 1)
-        for s in range(lay.lo, lay.hi + 1):
+        inside = range(first, last + 1) if lay.kind in ("computed", "fed") else range(1, len(data[n]) + 1)
+        for s in [*range(lay.lo, min(inside.start, lay.hi + 1)), *range(max(inside.stop, lay.lo), lay.hi + 1)]:
             if s not in inside:  # an initial value, as the engine names it
                 if n in learned and (n, s) not in plan.initial:
                     fixed_values[key(n, s)] = param_arrays[learned[n]]
@@ -865,6 +1002,9 @@ def run_compiled(program, plan) -> Run:
                     fixed_values[key(n, s)] = np.zeros(lay.shape, dtype=lay.dtype)
                 else:
                     fixed_values[key(n, s)] = ws.steps(n, s, s)
+        if lay.kind == "fed":  # what was fed back at each step: values, no gradient
+            fed.update({key(n, t): ws.steps(n, t, t).copy() for t in inside})
+            value_steps[n] = (inside, lambda t, n=n: fed[key(n, t)])
         if lay.kind != "computed":
             continue
         scalar = var.shape == ()
@@ -881,9 +1021,13 @@ def run_compiled(program, plan) -> Run:
     first = min((program._span(n)[0] for n in rec.losses if n in program.layouts), default=1)
     step_losses = StepLosses(program.step_losses(ws), first) if rec.losses else {}
     run = Run(rec, T, mode, loss, NodeMap(fixed_values, value_steps), NodeMap(dict(grads) if backward else {},
-              grad_steps), {}, step_losses, leaves, None, {}, program)
+              grad_steps), {}, step_losses, leaves, None, fed, program, context_grads=context_grads)
     ws.lend(run)
     return run
+
+
+def _no_gradient(t, record):
+    """The backward step of a fed value: none (it is a constant of the run)."""
 
 
 def _workspace_columns(view, name, scalar, reduce):
@@ -1050,11 +1194,42 @@ class _Workspace:
         self.window_losses: list = []  # and its loss chunk by chunk
         self.window_state = None  # which chunk the windows hold: (first step, with gradients)
         self.frozen = False  # while a lazy recomputation runs (see Program._tail_chunk)
+        self.rng, self.p = None, 0.5  # a run's generator and scheduled-sampling probability (see _Host)
+        self.skip: set = set()  # the equations at tau, in a segment that does not end the sequence
         self.columns = None
         if program.listed:  # every step's columns of every buffer, as views made once (before the baseline)
             self.columns = tuple({name: [buf[..., i * B:(i + 1) * B] for i in range(buf.shape[-1] // B)]
                                   for name, buf in bufs.items()} for bufs in (self.values, self.grads))
-        self._baseline = self._refs()
+        #: with one sequence (B = 1) a step's column of a buffer is strided, and a ufunc over a
+        #: (rows, 1) strided array costs about twice one over a contiguous one: a recurrent stage then
+        #: works on step-major copies ((steps, rows, 1), each step contiguous), copied in and out
+        #: around its loop (see shadowed)
+        self.shadow = self.shadow_columns = None
+        if program.listed and B == 1 and SHADOW:
+            self._make_shadows()
+        self._baseline = self._refs()  # (no local name may hold one of the arrays here)
+
+    def _make_shadows(self):
+        self.shadow, self.shadow_columns = ({}, {}), ({}, {})
+        for which, bufs in enumerate((self.values, self.grads)):
+            for name, buf in bufs.items():
+                if buf.ndim == 2:
+                    copy = self.shadow[which][name] = np.empty((buf.shape[1], buf.shape[0], 1), dtype=buf.dtype)
+                    self.shadow_columns[which][name] = list(copy)
+                else:
+                    self.shadow_columns[which][name] = self.columns[which][name]
+
+    def shadowed(self, names, which: int, back: bool) -> None:
+        """Copy the buffers ``names`` (values: ``which`` 0, gradients: 1) into their step-major copies,
+        or (``back``) the copies back into the buffers."""
+        bufs = self.values if which == 0 else self.grads
+        for name in names:
+            copy = self.shadow[which].get(name)
+            if copy is not None:
+                if back:
+                    bufs[name][...] = copy[:, :, 0].T
+                else:
+                    copy[:, :, 0] = bufs[name].T
 
     def _new(self, shape, dtype):
         arr = np.zeros(shape, dtype=dtype)
@@ -1186,9 +1361,14 @@ class _Workspace:
                                       None if from_view else np.empty((inner, cols), dtype=dtype))
         return got
 
-    def init_grad(self, lay):
-        """The gradient of a learned initial value: what reached the steps before 1, summed over the batch."""
+    def init_grad(self, lay, carried=()):
+        """The gradient of a learned initial value: what reached the steps before 1 (but the ``carried``
+        ones, which held other values), summed over the batch."""
         B = self.program.B
         g = self.grads[lay.name]
         before, after = g[:, :(1 - lay.lo) * B], g[:, (self.program.T + 1 - lay.lo) * B:]
+        if carried:
+            before = before.copy()
+            for s in carried:
+                before[:, (s - lay.lo) * B:(s - lay.lo + 1) * B] = 0
         return before.sum(axis=1, keepdims=True) + after.sum(axis=1, keepdims=True)

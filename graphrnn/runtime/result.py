@@ -54,7 +54,7 @@ class Run:
     #: the compiled program that computed this run (program.py), when the fast path used one
     program: object | None = field(default=None, repr=False)
     #: ∂loss/∂C for each context C, ``(rows, B)``: what an encoder that computed C back-propagates
-    #: (fig. 10.12).  Filled by the taped strategy with dummy copies (the default run); empty otherwise
+    #: (fig. 10.12).  Filled by every strategy when the run goes backward (a float context); empty otherwise
     context_grads: dict[str, np.ndarray] = field(default_factory=dict)
 
 

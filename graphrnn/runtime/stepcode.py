@@ -15,6 +15,8 @@ with that run's buffers and parameters.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..engine.ops import SliceGrad, unbroadcast
@@ -34,10 +36,37 @@ SAVES_NOTHING = {"add", "sub", "mul", "div", "neg", "pow", "powt", "matmul", "tr
 
 _ZERO = bytes(16)
 
+#: write the common VJPs out in the generated backward step (False: call the registry's; to compare)
+INLINE = True
+
 
 def placeholder_of(shape, dtype):
     """An array of this shape and dtype that reads 0 everywhere and holds no memory."""
     return np.ndarray(shape, dtype, buffer=_ZERO, strides=(0,) * len(shape))
+
+
+_ASSIGNED = re.compile(r"^\s*(\w+) = (None|\w+|\w+\[[^\]]*\])(\s*#.*)?$")
+
+
+def _pruned(source: str) -> str:
+    """``source`` without the assignments of names nothing reads (``s0 = None``, ``o1 = P1``, a view
+    ``i2 = cv1[t + -1]`` no rule uses): every line they would cost runs once per step."""
+    lines = source.split("\n")
+    while True:
+        targets = {}
+        for n, line in enumerate(lines):
+            m = _ASSIGNED.match(line)
+            if m:
+                targets.setdefault(m.group(1), []).append(n)
+        dead = set()
+        for name, at in targets.items():
+            pattern = re.compile(rf"\b{name}\b")
+            if not any(pattern.search(line) for n, line in enumerate(lines) if n not in at) and \
+                    not any(pattern.search(_ASSIGNED.match(lines[n]).group(2)) for n in at):
+                dead.update(at)
+        if not dead:
+            return "\n".join(lines)
+        lines = [line for n, line in enumerate(lines) if n not in dead]
 
 
 def _cols(buf_ndim: int, start: str) -> str:
@@ -79,6 +108,14 @@ class StepCode:
         self.saving = [i for i, (op, _, _) in enumerate(tape.ops) if op.name not in SAVES_NOTHING]
         self.forward_source = self._forward(tape, specs, layouts, keep, reuse, chain)
         self.backward_source = self._backward(tape, specs, layouts, table)
+        if INLINE:
+            self.forward_source, self.backward_source = _pruned(self.forward_source), _pruned(self.backward_source)
+            # the ufuncs the written-out rules call, as names of the factory (no attribute lookup per call)
+            for ufunc, local in (("np.multiply(", "_mul("), ("np.subtract(", "_sub("), ("np.negative(", "_neg(")):
+                self.backward_source = self.backward_source.replace(ufunc, local)
+            self.backward_source = self.backward_source.replace(
+                "    def step(t, record):", "    _mul, _sub, _neg = np.multiply, np.subtract, np.negative\n"
+                "    def step(t, record):", 1)
         exec(compile(self.forward_source, f"<step {name}: forward>", "exec"), self.ns)
         exec(compile(self.backward_source, f"<step {name}: backward>", "exec"), self.ns)
         self.make_forward, self.make_backward = self.ns["make_forward"], self.ns["make_backward"]
@@ -142,6 +179,7 @@ class StepCode:
                 break
             into_d.add(j)
         head = ["def make_forward(values, params, context, record, columns=None):"] + self._bind_inputs(specs)
+        scratchy = set()  # ops whose output is a scratch array of the run, overwritten at every step
         body = ["    def step(t):"] + self._step_views(specs, layouts)
         for i, (op, operands, attrs) in enumerate(tape.ops):
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
@@ -150,15 +188,38 @@ class StepCode:
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
                 continue
-            if i in into_d:
+            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)
+                    and not (i in self.stored and j in scratchy)]  # a kept output must be fresh each step
+            if i in into_d and not (INLINE and over):
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=d)")
                 body.append(f"        s{i} = None")
                 continue
-            over = [j for j in reuse.get(i, ()) if self._fits(tape, i, j)]
-            if over:  # the result is written over a temporary no one else reads
+            # the result is written over a temporary no one else reads: a fresh array, contiguous, where
+            # the variable's columns are not (B = 1: a column of a wide buffer), measured faster
+            if over:
+                if over[0] in scratchy:
+                    scratchy.add(i)
                 self.ns[f"N{i}"] = INTO[op.name]
                 body.append(f"        o{i} = N{i}({args}, out=o{over[0]})")
+                body.append(f"        s{i} = None")
+                continue
+            if INLINE and op.name == "matmul" and not attrs and [len(tape.in_shapes[j]) if k == IN else
+                                                      len(tape.out_shapes[j]) if k == OP else 0
+                                                      for k, j in operands] == [2, 2]:
+                (ka, ja), (kb, jb) = operands  # ndarray.dot: the same product, less overhead (see _inline_vjp)
+                b_arg = f"o{jb}" if kb == OP else f"i{jb}" if kb == IN else f"K{jb}"
+                out = ""
+                if i not in self.stored and not (kind == OP and i == r):  # no one keeps it past the step
+                    head.append(f"    S{i} = np.empty({tape.out_shapes[i]!r}, dtype=np.{tape.out_dtypes[i].name})")
+                    out = f", out=S{i}"
+                    scratchy.add(i)
+                if ka == IN and specs[ja][0] == PARAM:
+                    head.append(f"    D{i} = i{ja}.dot")
+                    body.append(f"        o{i} = D{i}({b_arg}{out})")
+                else:
+                    a_arg = f"o{ja}" if ka == OP else f"i{ja}" if ka == IN else f"K{ja}"
+                    body.append(f"        o{i} = {a_arg}.dot({b_arg}{out})")
                 body.append(f"        s{i} = None")
                 continue
             call = f"F{i}({args}, **A{i})" if attrs else f"F{i}({args})"
@@ -168,9 +229,13 @@ class StepCode:
         elif kind != OP:
             body.append(f"        d[...] = {'i' if kind == IN else 'K'}{r}")
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        # the same body looped over steps inside one function (no call per step): step.loop(steps, records)
+        loop = ["    def loop(ts, out):", "        for t in ts:"] + ["    " + part for line in body[1:] for part in line.split("\n")]
+        if record:
+            loop += ["            if record:", f"                out.append(({''.join(x + ', ' for x in record)}))"]
         body.append("        if record:")
         body.append(f"            return ({''.join(x + ', ' for x in record)})" if record else "            return None")
-        return "\n".join(head + body + ["    return step", ""])
+        return "\n".join(head + body + loop + ["    step.loop = loop", "    return step", ""])
 
     @staticmethod
     def _fits(tape, i, j):
@@ -187,6 +252,8 @@ class StepCode:
                 head.append(f"    g{self.vars.index(v)} = grads[{v!r}]")
         for p in self.params:
             head.append(f"    a_{self.params.index(p)} = pgrads[{p!r}]")
+        for c in self.contexts:
+            head.append(f"    b_{self.contexts.index(c)} = pgrads.get({c!r})")
         for i, _ in self.deferred:
             head.append(f"    G{i}, X{i} = gathered[{i}]")
         read = set()  # the inputs whose values the backward pass reads
@@ -199,6 +266,8 @@ class StepCode:
         read_d = kind == OP and tape.ops[r][0].reads_out
         body = ["    def step(t, record):"] + self._step_views(specs, layouts, tape, read, read_d)
         record = [f"o{i}" for i in self.stored] + [f"s{i}" for i in self.saving]
+        #: the forward steps record something: the backward loop is given their records
+        self.records = bool(record)
         if record:
             body.append(f"        {''.join(x + ', ' for x in record)}= record")
         for i in range(n):
@@ -238,6 +307,20 @@ class StepCode:
                 body.append(f"{ind}pass")
                 continue
             args = ", ".join(f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}" for k, j in operands)
+            inline = self._inline_vjp(tape, specs, i, head)
+            if inline is not None:  # the registry's rule written out: no call, no shape checks
+                for pos, ((k, j), w) in enumerate(zip(operands, wants)):
+                    if not w:
+                        continue
+                    body += [ind + line for line in inline[pos]]
+                    if k == OP and j not in assigned:
+                        body.append(f"{ind}l{j} = p")
+                        assigned.add(j)
+                    elif k == OP:
+                        body.append(f"{ind}l{j} = p if l{j} is None else l{j} + p")
+                    else:
+                        body += self._send(j, specs, layouts, ind)
+                continue
             body.append(f"{ind}r = V{i}(l{i}, o{i}, ({args},), {wants!r}, s{i}, A{i})")
             for pos, ((k, j), w) in enumerate(zip(operands, wants)):
                 if not w:
@@ -257,13 +340,74 @@ class StepCode:
                     body.append(f"{ind}    l{j} = p if l{j} is None else l{j} + p")
                 else:
                     body += self._send(j, specs, layouts, ind + "    ")
-        return "\n".join(head + body + ["    return step", ""])
+        # the same body looped over steps inside one function: step.loop(steps, records)
+        loop = (["    def loop(ts, records):", "        for t, record in zip(ts, records):"] if record else
+                ["    def loop(ts, records):", "        for t in ts:"]) + ["    " + part for line in body[1:] for part in line.split("\n")]
+        return "\n".join(head + body + loop + ["    step.loop = loop", "    return step", ""])
+
+    def _inline_vjp(self, tape, specs, i, head):
+        """For op ``i``, when its operands have its output's shape (no broadcasting) and its rule is a
+        few ufuncs: per operand, the lines computing that operand's gradient ``p`` — exactly the
+        registry's VJP (the same ufuncs in the same order, so the same bits), written into scratch
+        arrays made once per run (``W{i}_{pos}`` in the factory) instead of fresh ones; else None."""
+        op, operands, attrs = tape.ops[i]
+        if not INLINE or attrs or tape.out_dtypes[i].kind != "f":
+            return None
+        shape = tape.out_shapes[i]
+
+        def shape_of(k, j):
+            return tape.out_shapes[j] if k == OP else tape.in_shapes[j] if k == IN else np.shape(tape.consts[j])
+
+        def arg(k, j):
+            return f"o{j}" if k == OP else f"i{j}" if k == IN else f"K{j}"
+
+        def scratch(pos, of=None):
+            name = f"W{i}_{pos}"
+            head.append(f"    {name} = np.empty({of or shape!r}, dtype=np.{tape.out_dtypes[i].name})")
+            return name
+
+        shapes = [shape_of(k, j) for k, j in operands]
+        name = op.name
+        if name == "matmul":
+            if len(shapes[0]) != 2 or len(shapes[1]) != 2:
+                return None
+            (ka, ja), (kb, jb) = operands
+            # ndarray.dot of two matrices: the product ``@`` computes (the same BLAS call, the same bits;
+            # tests/runtime/test_program.py checks), at half the overhead of a call of the matmul ufunc
+            # each into a scratch array of its operand's shape (a product into fresh memory measured slower)
+            if ka == IN and specs[ja][0] == PARAM:  # a parameter's transpose, taken once per run
+                head.append(f"    aT{i} = i{ja}.swapaxes(-1, -2).dot")
+                gb = [f"p = aT{i}(l{i}, out={scratch(1, shapes[1])})"]
+            else:
+                gb = [f"p = {arg(ka, ja)}.swapaxes(-1, -2).dot(l{i}, out={scratch(1, shapes[1])})"]
+            return [[f"p = l{i}.dot({arg(kb, jb)}.swapaxes(-1, -2), out={scratch(0, shapes[0])})"], gb]
+        if any(sh != shape for sh in shapes):
+            return None
+        if name == "add":
+            return [[f"p = l{i}"], [f"p = l{i}"]]
+        if name == "sub":
+            return [[f"p = l{i}"], [f"p = np.negative(l{i}, out={scratch(1)})"]]
+        if name == "mul":
+            (ka, ja), (kb, jb) = operands
+            return [[f"p = np.multiply(l{i}, {arg(kb, jb)}, out={scratch(0)})"],
+                    [f"p = np.multiply(l{i}, {arg(ka, ja)}, out={scratch(1)})"]]
+        if name == "tanh":  # g * (1 - out * out)
+            w = scratch(0)
+            return [[f"p = np.multiply(o{i}, o{i}, out={w})", "np.subtract(1.0, p, out=p)",
+                     f"np.multiply(l{i}, p, out=p)"]]
+        if name == "sigmoid":  # g * out * (1 - out)
+            w, v = scratch(0), scratch(1)
+            return [[f"p = np.multiply(l{i}, o{i}, out={w})", f"np.multiply(p, np.subtract(1.0, o{i}, out={v}), out=p)"]]
+        return None
 
     def _send(self, j, specs, layouts, ind):
         spec = specs[j]
         if spec[0] == PARAM:
             a = f"a_{self.params.index(spec[1])}"
             return [f"{ind}np.add({a}, p, out={a})"]
+        if spec[0] == CONTEXT:  # the program wants only a float context's gradient (Program._wants)
+            b = f"b_{self.contexts.index(spec[1])}"
+            return [f"{ind}np.add({b}, p, out={b})"]
         if spec[0] == VAR and layouts[spec[1]].kind == "computed":
             lay = layouts[spec[1]]
             if self.listed:

@@ -1,7 +1,7 @@
 """A tape: one equation traced once into the registry ops it applies, in order.
 
-Both the engine's ``scan`` op (:mod:`.scan`) and the compiled program (:mod:`.program`)
-replay tapes with numpy instead of building engine nodes at every step.  A tape lists
+The compiled program (:mod:`.program`) replays tapes with numpy instead of building
+engine nodes at every step.  A tape lists
 ``(op, operands, attrs)``; an operand is ``(kind, index)``: the output of an earlier op
 (``OP``), a constant (``CONST``) or one of the tape's inputs (``"in"``), whose source
 (a parameter, a context, a variable at an offset) the tracer recorded.

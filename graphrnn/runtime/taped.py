@@ -8,9 +8,9 @@ dummy copies, overrides, ``retain_graph``, anomaly mode and gradient-path drawin
 
 Without dummy copies (``copies=False`` with overrides, ``retain_graph`` or anomaly
 mode, or what the compiled program cannot run) the same evaluation is lean: the
-data-only terms are split off and every variable no cycle passes through is computed
-for a chunk of steps at once (:mod:`.stacked`), a small recurrent block is one
-``scan`` op (:mod:`.scan`), and temporaries no VJP reads are released at once.
+data-only terms are split off (``h:in``, :func:`.equations.fast_equations`) and the
+temporaries no VJP reads are released at once.  It still runs step by step: the one
+fast path is the compiled program (:mod:`.program`).
 
 :class:`StepContext` and :func:`compile_expression` are public: the step-by-step check
 (:mod:`graphrnn.verify.perturb`) evaluates single nodes with them.
@@ -37,10 +37,7 @@ from ..recurrence.recurrence import Recurrence
 from ..recurrence.spec import Bin, Call, Name, Num, Ref, Transpose, Unary
 from ..recurrence.unroll import key
 from .data import batch_sizes
-from .equations import segmentable
 from .result import NO_LOSS, NodeMap, Run
-from .scan import run_block, scannable
-from .stacked import Stacked, step_slice
 from .stepcode import placeholder_of
 
 
@@ -57,12 +54,8 @@ def run_taped(plan) -> Run:
     values = ctx.values
     step_losses: dict[int, float] = {}
     with (E.enable_grad() if plan.backward else E.no_grad()), no_cyclic_gc():
-        total = None
-        for a, b in _chunks(plan, ctx):
-            part = evaluate_steps(ctx, plan, (a, b), step_losses)
-            if part is not None:
-                total = part if total is None else total + part
-        for value in list(values.values()) + [whole for parts in ctx.batched.values() for whole, _, _ in parts]:
+        total = evaluate_steps(ctx, plan, (1, plan.T), step_losses)
+        for value in values.values():
             if value.requires_grad:
                 value.retain_grad()
         loss_value = float(total.data) if total is not None else float("nan")
@@ -105,15 +98,11 @@ class StepContext:
         self.initials: dict[tuple[str, int], Tensor] = {}
         self.batch = next(iter(batch_sizes(rec, data).values()), 1)
         self.learned = rec.learned_inits()
-        self.stacked_mode = False  # see stacked.Stacked
+        #: the compiled program traces the equations of many steps at once with this set (program._Tracer):
+        #: a loss is then one number per column, not per step
+        self.stacked_mode = False
         self.lean = False  # release what no VJP reads (the fast path; see _release)
-        self.scan = True  # on the fast path, run recurrent blocks as one op (scan.py)
-        self.scans: list = []
         self.eqs: dict = {}
-        # variables computed for several steps at once: name -> [(tensor, first step, last step), ...]
-        self.batched: dict[str, list[tuple[Tensor, int, int]]] = {}
-        self.stacked: dict = {}
-        self.slices: dict[tuple[str, int], Tensor] = {}
         self.overrides: dict = {}
         self.wants_grads = False  # set by run(backward=True)
 
@@ -139,7 +128,7 @@ class StepContext:
         if t is None:
             arr = self.data[name]
             # a context gets a gradient like a parameter's: an encoder feeding it needs one (§10.2.4, fig. 10.12)
-            wants = self.wants_grads and self.copies_wanted and E.is_grad_enabled() and arr.dtype.kind == "f"
+            wants = self.wants_grads and E.is_grad_enabled() and arr.dtype.kind == "f"
             t = self.data_tensors[(name, 0)] = Tensor(arr, name=name, requires_grad=wants)
         return t
 
@@ -147,15 +136,6 @@ class StepContext:
         value = self.values.get((name, s))
         if value is not None:
             return value
-        parts = self.batched.get(name)
-        if parts is not None:
-            value = self.slices.get((name, s))
-            if value is not None:
-                return value
-            for whole, a, b in reversed(parts):
-                if a <= s <= b:
-                    value = self.slices[(name, s)] = step_slice(whole, s - a, self.batch)
-                    return value
         var = self.rec.variables[name]
         if var.kind in ("input", "target"):
             return self._data(name, s, needed_by)
@@ -314,7 +294,7 @@ def _labels(x) -> np.ndarray:
 
 
 # Losses: one number per step, summed over the sequences of the batch (eq. 10.13); when
-# all steps are computed at once (stacked.Stacked), one number per column instead.
+# all steps are computed at once (the compiled program's stages), one number per column instead.
 
 
 def _mse(ctx, x, y):
@@ -397,38 +377,15 @@ def _override(value: Tensor, array, where: str) -> Tensor:
 
 
 
-#: the size of one array of a chunk of steps computed at once (see _chunks)
-CHUNK_BYTES = 1 << 17
-
-
-def _chunks(plan, ctx) -> list[tuple[int, int]]:
-    """Consecutive ranges of steps for the fast path to compute one after the other.
-
-    Computing a variable for all T steps at once makes arrays T times the size of
-    one step's; past a few hundred kilobytes each one is fresh memory from the
-    operating system, and touching it costs more than the matrix products save.
-    So a recurrence that only looks back in time runs in chunks of steps whose
-    arrays stay below :data:`CHUNK_BYTES`; one that looks forward (``g[t+1]``),
-    draws random numbers or has nothing to batch runs as one range."""
-    rec, T = plan.rec, plan.T
-    if not plan.batched or not segmentable(rec, plan.eqs, plan.mode):
-        return [(1, T)]
-    rows = max((v.rows or 1) for v in rec.variables.values() if v.kind in ("computed", "fed"))
-    per_step = rows * ctx.batch * ctx.dtype.itemsize
-    k = max(1, CHUNK_BYTES // per_step)
-    return [(a, min(a + k - 1, T)) for a in range(1, T + 1, k)]
-
-
 def evaluate_steps(ctx, plan, span: tuple[int, int], step_losses: dict, loss_from: int | None = None,
                    blocks=None):
     """Evaluate steps ``a..b`` (``span``) of every block of ``plan`` (or of ``blocks``) into ``ctx``
     and return the loss of the steps from ``loss_from`` (default ``a``) to ``b`` as a tensor
     (``None`` when there is none).
 
-    Values the steps need from before ``a`` must already be in ``ctx.values``; the
-    variables in ``plan.batched`` are computed for the whole range at once."""
+    Values the steps need from before ``a`` must already be in ``ctx.values``."""
     a, b = span
-    batched, compiled = plan.batched, plan.compiled
+    compiled = plan.compiled
     blocks = plan.blocks if blocks is None else blocks
     losses = set(ctx.rec.losses)
     loss_from = a if loss_from is None else loss_from
@@ -440,25 +397,9 @@ def evaluate_steps(ctx, plan, span: tuple[int, int], step_losses: dict, loss_fro
     values = ctx.values
     total = None
     for block in blocks:
-        if block.members[0] in batched:
-            name = block.members[0]
-            whole = compiled[name](Stacked(ctx, name, a, b), 0)
-            if grad_everywhere and not whole.requires_grad and whole.dtype.kind == "f":
-                whole = Tensor(whole.data, requires_grad=True, name=f"{name}[{a}..{b}]")
-            ctx.batched.setdefault(name, []).append((whole, a, b))
-            if name in losses:
-                counted = whole if loss_from == a else E.getitem(whole, slice((loss_from - a) * ctx.batch, None))
-                total = E.sum(counted) if total is None else total + E.sum(counted)
-                per_step = whole.data.reshape(b - a + 1, -1).sum(axis=1)
-                for t in range(loss_from, b + 1):
-                    step_losses[t] = step_losses.get(t, 0.0) + float(per_step[t - a])
-            continue
         steps = block.steps
         if a != 1 or b != ctx.T:  # a segment of a causal recurrence: its blocks run forwards in time
             steps = steps[bisect.bisect_left(steps, a, key=_step_of):bisect.bisect_right(steps, b, key=_step_of)]
-        if ctx.lean and block.cyclic and ctx.scan and scannable(ctx.rec, ctx.eqs, block.members, ctx.batch):
-            run_block(ctx, block.members, ctx.eqs, compiled, steps, a, b)  # the loop as one op (scan.py)
-            continue
         for name, t in steps:
             value = compiled[name](ctx, t)
             if not isinstance(value, Tensor):
@@ -523,19 +464,6 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
             grad_steps[n] = (per.keys(), lambda t, per=per: _grad_or_zeros(per[t], dtype))
     tensors = {key(n, t): v for (n, t), v in ctx.values.items() if n in rec.variables}
     tensors.update(leaves)
-    for name, parts in ctx.batched.items():
-        if name not in rec.variables:
-            continue  # an internal split-off term (equations.fast_equations)
-        for whole, a, b in parts:
-            tensors[f"{name}[{a}..{b}]"] = whole
-        scalar = rec.variables[name].shape == ()
-        value_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.sum, "data"))
-        if backward:
-            grad_steps[name] = (range(1, T + 1), _step_columns(parts, B, scalar, np.mean, "grad"))
-    for scan in ctx.scans:  # a scanned variable's gradient at a step includes the later steps' share
-        if backward:
-            for name in scan.members:
-                grad_steps[name] = (range(1, T + 1), _scanned_grads(ctx.scans, name, rec.variables[name].rows, B, dtype))
     grads: dict = {}
     copy_grads: dict[str, dict[int, np.ndarray]] = {}
     if backward:
@@ -544,8 +472,7 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
         for (name, t), copy in ctx.copies.items():
             copy_grads.setdefault(name, {})[t] = _grad_or_zeros(copy, dtype)
             tensors[f"{name}^({t})"] = copy
-    # every step's fed value, also of a fed variable no equation reads (the lean evaluation computes it for
-    # all steps at once, so it is in ctx.batched, not ctx.values): the same keys as with dummy copies
+    # every step's fed value, also of a fed variable no equation reads
     fed = {key(n, t): value_steps[n][1](t) for n, v in rec.variables.items() if v.kind == "fed" and n in value_steps
            for t in value_steps[n][0]}
     context_grads = {name: _grad_or_zeros(t, dtype) for (name, s), t in ctx.data_tensors.items()
@@ -556,30 +483,3 @@ def _collect(ctx, leaves, loss, step_losses) -> Run:
 
 def _grad_or_zeros(t: Tensor, dtype) -> np.ndarray:
     return t.grad if t.grad is not None else np.zeros(t.shape, dtype=t.dtype if t.dtype.kind == "f" else dtype)
-
-
-def _scanned_grads(plans, name, rows, B, dtype):
-    def fetch(t):
-        for plan in plans:
-            g = plan.step_grads.get((name, t))
-            if g is not None:
-                return g
-        return np.zeros((rows, B), dtype=dtype)
-
-    return fetch
-
-
-def _step_columns(parts, B: int, scalar: bool, reduce, field: str):
-    """A function of t giving step t's columns of the tensors holding several steps side by side
-    (``field`` "data" or "grad"; a loss gives one number)."""
-    starts = [a for _, a, _ in parts]
-
-    def fetch(t):
-        whole, a, _ = parts[bisect.bisect_right(starts, t) - 1]
-        array = getattr(whole, field)
-        if array is None:
-            array = np.zeros_like(whole.data)
-        cols = slice((t - a) * B, (t - a + 1) * B)
-        return np.asarray(reduce(array[cols])) if scalar else array[..., cols]
-
-    return fetch

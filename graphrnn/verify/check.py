@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -150,6 +151,18 @@ class _Differences:
         return got
 
 
+@dataclass
+class _Compared:
+    """What one row of the report compares: the engine's gradient, the derived equations' (evaluated
+    on the engine's values), the derived local one (from the engine's downstream gradients), and the
+    book's closed form (None where the book gives none)."""
+
+    engine: object
+    reference: object
+    local: object
+    book: object = None
+
+
 class _Checker:
     """Builds the rows of one report (see :func:`verify`)."""
 
@@ -160,10 +173,11 @@ class _Checker:
         self.form = form
         self.book = book_gradients(form, run.values, T) if form is not None else None
 
-    def row(self, section, step, variable, quantity, eq, engine, reference, local, book, node) -> Row:
+    def row(self, section, step, variable, quantity, eq, got: "_Compared", node) -> Row:
         fd, directions = self.diffs.of(node)
-        return Row(section, step, variable, quantity, f"({eq.number})", np.asarray(engine), reference, fd,
-                   "derived", local=local, book=book, book_equation=(eq.book or "") if book is not None else "",
+        book = got.book
+        return Row(section, step, variable, quantity, f"({eq.number})", np.asarray(got.engine), got.reference, fd,
+                   "derived", local=got.local, book=book, book_equation=(eq.book or "") if book is not None else "",
                    directions=directions).judge(self.tol)
 
     # ------------------------------------------------------------------ the book's arrays, by role
@@ -203,25 +217,26 @@ class _Checker:
                     continue
                 quantity = f"∂L/∂{k}" if name in self.rec.losses else f"∇{k} L"
                 plan.append(lambda k=k, name=name, t=t, quantity=quantity: self.row(
-                    "steps", t, name, quantity, d.equation_for(name, t, T), run.grads[k], self.derived[k],
-                    self.local[k], self.book_step(name, t), k))
+                    "steps", t, name, quantity, d.equation_for(name, t, T),
+                    _Compared(run.grads[k], self.derived[k], self.local[k], self.book_step(name, t)), k))
         for P, shape in self.rec.all_param_shapes().items():
             eq = d.equation_for(P)
             copies = run.copy_grads.get(P, {})
             with_fd = self.diffs.copy_steps(sorted(copies))
             for t in sorted(copies, reverse=True):
                 plan.append(lambda P=P, t=t, eq=eq, shape=shape, fd=t in with_fd: self.row(
-                    "params", t, P, f"∇{P}^({t}) L", eq, run.copy_grads[P][t],
-                    self.derived.copies.get(P, {}).get(t, np.zeros(shape)),
-                    self.local.copies.get(P, {}).get(t, np.zeros(shape)), self.book_param(P, t),
+                    "params", t, P, f"∇{P}^({t}) L", eq,
+                    _Compared(run.copy_grads[P][t], self.derived.copies.get(P, {}).get(t, np.zeros(shape)),
+                              self.local.copies.get(P, {}).get(t, np.zeros(shape)), self.book_param(P, t)),
                     f"{P}^({t})" if fd else None))
             if copies:
                 plan.append(lambda P=P, eq=eq: self.row(
-                    "params", None, P, f"Σ_t ∇{P}^(t) L", eq, sum(run.copy_grads[P].values()), self.derived[P],
-                    self.local[P], self.book_param(P, None), P))
+                    "params", None, P, f"Σ_t ∇{P}^(t) L", eq,
+                    _Compared(sum(run.copy_grads[P].values()), self.derived[P], self.local[P],
+                              self.book_param(P, None)), P))
             plan.append(lambda P=P, eq=eq: self.row(
-                "params", None, P, f"∇{P} L", eq, run.grads[P], self.derived[P], self.local[P],
-                self.book_param(P, None), P))
+                "params", None, P, f"∇{P} L", eq,
+                _Compared(run.grads[P], self.derived[P], self.local[P], self.book_param(P, None)), P))
         return plan
 
 

@@ -563,29 +563,3 @@ def test_every_registered_op_is_covered():
     stale = sorted(COVERED - set(gr.REGISTRY))
     assert not stale, f"tests claim ops that are not registered: {stale}"
     assert set(gr.op_names()) == set(gr.REGISTRY)
-
-
-@covers("scan")
-@pytest.mark.parametrize("arch", ["fig10_3", "lstm", "fig10_11"])
-def test_scan_op_of_a_recurrent_block(arch):
-    """The fast path runs a recurrent block as one `scan` op; check that op on its own,
-    with respect to every one of its inputs (parameters, stacked inputs, initial values)."""
-    import graphrnn as gr
-
-    rec = gr.load(arch, sizes={"H": 3} if arch == "lstm" else {"H": 3, "G": 2} if arch == "fig10_11" else {"H": 3})
-    run = rec.run(rec.random_inputs(3, batch=2, seed=1), rec.init_params(seed=2), copies=False, retain_graph=True)
-    scans = [d["tensor"] for _, d in gr.graph_of(run.loss_tensor).nodes(data=True) if d["op"] == "scan"]
-    assert scans, "the fast path should run the recurrent block as a scan op"
-    for node in scans:
-        plan, parents = node.attrs["plan"], node.parents
-        float_inputs = [i for i, p in enumerate(parents) if p.dtype.kind == "f"]
-
-        def f(*xs, plan=plan, parents=parents, float_inputs=float_inputs):
-            args = list(parents)
-            for i, x in zip(float_inputs, xs):
-                args[i] = x
-            return gr.apply(gr.REGISTRY["scan"], *args, plan=plan)
-
-        inputs = [parents[i].data for i in float_inputs]
-        assert gr.gradcheck(f, inputs)
-        assert gr.gradcheck(f, inputs, fast=True)

@@ -22,15 +22,13 @@ def modes(rec):
     return ["teacher", "free", "scheduled"] if rec.spec.feedbacks else ["teacher"]
 
 
-@pytest.fixture(params=["program", "scan", "engine nodes"])
+@pytest.fixture(params=["program", "engine nodes"])
 def recurrent_blocks(request, monkeypatch):
-    """The fast path runs a compiled program (program.py) when it can; otherwise, on the
-    engine, a small recurrent block as one scan op and a wide one as engine nodes step
-    by step (scan.SCAN_BYTES decides): check all three ways."""
-    from graphrnn.runtime import runner, scan
+    """The fast path runs a compiled program (program.py) when it can; otherwise engine nodes
+    step by step without dummy copies (the taped strategy): check both ways."""
+    from graphrnn.runtime import runner
 
     monkeypatch.setattr(runner, "PROGRAM", request.param == "program")
-    monkeypatch.setattr(scan, "SCAN_BYTES", 1 << 30 if request.param == "scan" else 0)
     return request.param
 
 
@@ -49,33 +47,14 @@ def test_fast_path_matches_step_by_step(arch, recurrent_blocks):
             np.testing.assert_allclose(fast.values[name], v, rtol=1e-12, atol=1e-15, err_msg=name)
 
 
-def test_a_small_recurrent_block_runs_as_one_scan_op():
-    rec = gr.load("lstm")
-    run = rec.run(rec.random_inputs(5, 2), copies=False, retain_graph=True)
-    ops = [d["op"] for _, d in gr.graph_of(run.loss_tensor).nodes(data=True)]
-    assert ops.count("scan") == 1
-    assert ops.count("tanh") == 0  # no per-step node: the steps are replayed inside the op
-
-
-def test_fast_path_computes_the_outputs_for_all_steps_at_once(monkeypatch):
-    from graphrnn.runtime import runner
-
-    monkeypatch.setattr(runner, "PROGRAM", False)  # the engine's fast path
-    rec = gr.load("fig10_3")
-    run = rec.run(rec.random_inputs(5, 2), copies=False)
-    assert "o[1..5]" in run.tensors and "L[1..5]" in run.tensors
-    assert run.tensors["o[1..5]"].shape == (4, 10)  # K rows, T*B columns
-    assert "o[3]" not in run.tensors  # no per-step node for o: one matmul for all steps
-
-
-def test_teacher_forcing_decouples_the_steps(monkeypatch):
+def test_without_a_program_the_fast_path_is_engine_nodes_step_by_step(monkeypatch):
     from graphrnn.runtime import runner
 
     monkeypatch.setattr(runner, "PROGRAM", False)
-    # fig. 10.6 trained with teacher forcing has no recurrence left: every variable is batched
-    rec = gr.load("fig10_6")
+    rec = gr.load("fig10_3")
     run = rec.run(rec.random_inputs(5, 2), copies=False)
-    assert {"h[1..5]", "o[1..5]", "L[1..5]"} <= set(run.tensors)
+    assert run.program is None and {"h[3]", "o[3]", "L[5]"} <= set(run.tensors)
+    assert not run.copy_grads  # no dummy copies
 
 
 def test_fast_path_values_are_lazy_but_complete():

@@ -89,3 +89,48 @@ def test_random_recurrences_with_feedback_agree_on_every_path(drawn, T, batch, m
         finally:
             runner.PROGRAM = saved
         assert_same_run(fast, slow, f"{mode} p={p} program={allowed}")
+
+
+@pytest.mark.parametrize("mode,p", MODES)
+@pytest.mark.parametrize("name", FEEDBACK)
+def test_a_lean_program_feeds_back_the_taped_runs_values(name, mode, p, monkeypatch):
+    """A long run's lean program (runner.LEAN_BYTES) also computes the fed values in its recurrent
+    stage, with the truth read straight from the caller's data in scheduled sampling."""
+    from graphrnn.runtime import runner
+
+    monkeypatch.setattr(runner, "LEAN_BYTES", 0)
+    rec = gr.load(name)
+    data, params = rec.random_inputs(30, batch=3, seed=1), rec.init_params(seed=2)
+    params = {k: 2.0 * v for k, v in params.items()}
+    fast = rec.run(data, params, mode=mode, p=p, seed=3, copies=False)
+    assert fast.program is not None and fast.program.lean
+    assert_same_run(fast, rec.run(data, params, mode=mode, p=p, seed=3), f"{name} {mode} p={p}, lean")
+
+
+TRUTH_ONLY_FED = """
+size H = 4, I = 3, K = 3
+input    x: I
+target   y: class K
+target   z: K
+init     y = zero
+feedback y[t] = argmax(o[t])
+state    h: H = zero
+loss     L
+h[t] = tanh(W @ h[t-1] + U @ x[t] + R @ one_hot(y[t-1]))
+o[t] = c + V @ h[t]
+L[t] = mse(o[t], z[t])
+"""
+
+
+def test_a_lean_program_reads_the_truth_it_feeds_from_the_callers_data(monkeypatch):
+    """y is read only inside the recurrence (no loss reads it): a lean program reads it straight from
+    the caller's array (``_Layout.direct``), also where scheduled sampling's fed value takes the truth."""
+    from graphrnn.runtime import runner
+
+    monkeypatch.setattr(runner, "LEAN_BYTES", 0)
+    rec = gr.Recurrence(TRUTH_ONLY_FED, name="truth_only_fed")
+    data, params = rec.random_inputs(25, batch=3, seed=4), rec.init_params(seed=5)
+    params = {k: 3.0 * v for k, v in params.items()}
+    fast = rec.run(data, params, mode="scheduled", p=0.5, seed=6, copies=False)
+    assert fast.program.lean and fast.program.layouts["y"].direct
+    assert_same_run(fast, rec.run(data, params, mode="scheduled", p=0.5, seed=6), "scheduled, lean, direct")

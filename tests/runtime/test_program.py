@@ -90,9 +90,41 @@ def test_a_free_workspace_is_reused():
         np.testing.assert_array_equal(again.grads[name], grads[name])
 
 
+ARGMAX_INSIDE = """
+size H = 3, I = 2, K = 3
+input  x: I
+target y: class K
+hidden h: H
+loss   L
+h[t] = tanh(W @ h[t-1] + U @ x[t] + R @ one_hot(argmax(o[t-1])))
+o[t] = V @ h[t]
+L[t] = cross_entropy(o[t], y[t])
+"""
+
+
+@pytest.mark.parametrize("mode", ["free", "scheduled"])
+@pytest.mark.parametrize("arch", ["fig10_6", "fig10_10"])
+def test_free_and_scheduled_modes_run_as_programs(arch, mode):
+    rec = gr.load(arch)
+    data, params = rec.random_inputs(6, 3, seed=1), rec.init_params(seed=4)
+    run = rec.run(data, params, mode=mode, p=0.4, seed=5, copies=False)
+    assert run.program is not None
+    assert "fed back on the engine's functions (no gradient)" in run.program.describe()
+    taped = rec.run(data, params, mode=mode, p=0.4, seed=5)
+    assert set(run.fed) == set(taped.fed) and all(np.array_equal(run.fed[k], taped.fed[k]) for k in taped.fed)
+    for name in params:
+        assert rel(run.grads[name], taped.grads[name]) < 1e-12, name
+
+
 def test_what_the_program_cannot_run_goes_to_the_engine():
-    tf = gr.load("fig10_6")
-    assert tf.run(tf.random_inputs(4, 2), mode="free", copies=False).program is None
+    # an argmax inside an equation that carries a gradient (not a fed value): the taped engine runs it
+    am = gr.Recurrence(ARGMAX_INSIDE, name="argmax_inside")
+    data, params = am.random_inputs(5, 2, seed=2), am.init_params(seed=3)
+    fast = am.run(data, params, copies=False)
+    assert fast.program is None
+    slow = am.run(data, params)
+    for name in params:
+        assert rel(fast.grads[name], slow.grads[name]) < 1e-12, name
     # retain_graph needs the engine graph; anomaly detection checks every op
     rec = gr.load("fig10_3")
     assert rec.run(rec.random_inputs(4, 2), copies=False, retain_graph=True).program is None
@@ -280,3 +312,147 @@ def test_an_output_at_the_last_step_only_is_a_stage_of_one_step():
     assert "o        at the last step only (T = 7)" in run.program.describe()
     assert dict(run.step_losses) == pytest.approx(dict(_engine(rec, data, params).step_losses), rel=1e-13)
     assert list(run.step_losses) == [7] and "o[7]" in run.values and "o[6]" not in run.values
+
+
+# ------------------------------------------------------------------------------ random recurrences
+
+
+def _random_settings(n):
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=n, deadline=None, database=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+def test_random_recurrences_run_as_programs_and_match_the_interpreter():
+    """Random recurrences (delays > 1, backward states, learned states, contexts, tau, argmax feedback
+    in free-running mode) run as compiled programs, and their values and gradients are the
+    independent interpreter's (tests/reference)."""
+    from hypothesis import given, note
+    from hypothesis import strategies as st
+    from reference.random_specs import recurrences
+    from reference.test_interpreter import Reference, compare, random_params
+
+    ran = []
+
+    @_random_settings(40)
+    @given(recurrences(), st.integers(1, 5), st.integers(1, 2), st.integers(0, 2 ** 16))
+    def check(drawn, T, batch, seed):
+        note(drawn.text)
+        rec = gr.Recurrence(drawn.text, name="random")
+        data, params = rec.random_inputs(T, batch=batch, seed=seed), random_params(rec, seed)
+        for mode in ("teacher", "free") if drawn.feedback else ("teacher",):
+            run = rec.run(data, params, mode=mode, copies=False)
+            assert run.program is not None, mode
+            ran.append(mode)
+            compare(rec, Reference(drawn.text, data, params, T, mode), copies=False)
+
+    check()
+    assert "free" in ran  # not vacuous: feedback was drawn
+
+
+def test_random_recurrences_in_segments_run_as_programs_and_match_the_engine():
+    """Checkpointed and truncated BPTT of random recurrences that run forwards in time: the compiled
+    segments against the same segments on the taped engine (and checkpoints against the whole run)."""
+    from hypothesis import assume, given, note
+    from hypothesis import strategies as st
+    from reference.random_specs import recurrences
+
+    from graphrnn.runtime import segments
+
+    ran = []
+
+    @_random_settings(40)
+    @given(recurrences(), st.integers(1, 6), st.sampled_from([{"checkpoint": 1}, {"checkpoint": 2},
+                                                              {"truncate": (1, 1)}, {"truncate": (2, 3)}]))
+    def check(drawn, T, options):
+        note(drawn.text)
+        rec = gr.Recurrence(drawn.text, name="random")
+        data, params = rec.random_inputs(T, batch=2, seed=T), rec.init_params(seed=3)
+        calls = []
+        original = segments.program_segments
+        segments.program_segments = lambda *a, **k: calls.append(original(*a, **k)) or calls[-1]
+        try:
+            try:
+                got = rec.run(data, params, **options)
+            except gr.SpecError as e:  # a computed value read at a later step: segments run forwards in time
+                assume("runs forwards in time" not in str(e))
+                raise
+            except ValueError as e:  # a truncated window too short for a read at tau
+                assume("does not reach" not in str(e))
+                raise
+            segments.program_segments = lambda *a, **k: None
+            engine = rec.run(data, params, **options)
+        finally:
+            segments.program_segments = original
+        ran.append(calls[-1] is not None)
+        assert got.loss == pytest.approx(engine.loss, rel=1e-12, abs=1e-14)
+        for name in params:
+            assert np.max(np.abs(got.grads[name] - engine.grads[name]), initial=0.0) <= \
+                1e-10 * np.max(np.abs(engine.grads[name]), initial=0.0) + 1e-15, name
+        if "checkpoint" in options:
+            full = rec.run(data, params)
+            for name in params:
+                assert np.max(np.abs(got.grads[name] - full.grads[name]), initial=0.0) <= \
+                    1e-10 * np.max(np.abs(full.grads[name]), initial=0.0) + 1e-15, name
+
+    check()
+    assert sum(ran) >= 0.8 * len(ran), f"programs ran {sum(ran)} of {len(ran)} segmented runs"
+
+
+def test_the_generated_steps_are_the_registrys_rules_bit_for_bit(monkeypatch):
+    """The generated steps multiply with ndarray.dot (less overhead than the matmul ufunc) and write
+    the common VJPs out (stepcode.INLINE): the same BLAS products as the registry's ``a @ b`` and the
+    same ufuncs in the same order, so the same bits as steps calling the registry."""
+    from graphrnn.runtime import stepcode
+
+    rng = np.random.default_rng(0)
+    for m, k, n in [(32, 32, 1), (32, 32, 4), (5, 3, 2), (128, 128, 32), (512, 512, 64), (16, 32, 1)]:
+        for transposed in (False, True):
+            a = rng.standard_normal((k, m)).T if transposed else rng.standard_normal((m, k))
+            b = rng.standard_normal((k, 40 * n + 3))[:, 3:3 + n]
+            g = rng.standard_normal((m, n))
+            assert np.array_equal(a.dot(b), a @ b) and np.array_equal(g.dot(b.T), g @ b.T)
+    for arch, sizes in [("fig10_3", {"H": 32, "I": 16, "K": 16}), ("gru", {"H": 5}), ("lstm", {"H": 4})]:
+        runs = []
+        for inline in (False, True):
+            monkeypatch.setattr(stepcode, "INLINE", inline)
+            rec = gr.load(arch, sizes=sizes)  # a fresh recurrence: its own programs
+            data, params = rec.random_inputs(30, batch=2, seed=3), rec.init_params(seed=4)
+            runs.append(rec.run(data, params, copies=False))
+        called, inlined = runs
+        sources = [c.forward_source + c.backward_source for s in inlined.program.stages for c in s.code.values()]
+        assert any(".dot" in src for src in sources) and not any(
+            ".dot" in c.forward_source + c.backward_source for s in called.program.stages for c in s.code.values())
+        for name, v in called.values.items():
+            np.testing.assert_array_equal(inlined.values[name], v, err_msg=f"{arch} {name}")
+        for name, g in called.grads.items():
+            np.testing.assert_array_equal(inlined.grads[name], g, err_msg=f"{arch} d{name}")
+
+
+@pytest.mark.parametrize("arch", ["fig10_3", "gru", "fig10_11", "fig10_10"])
+def test_one_sequence_steps_on_step_major_copies_bit_for_bit(arch, monkeypatch):
+    """With B = 1 a recurrent stage works on step-major copies of its buffers (program.SHADOW): the same
+    bits as on the buffers' strided columns, and the workspace (copies included) is reused."""
+    runs = []
+    for shadow in (False, True):
+        monkeypatch.setattr(program, "SHADOW", shadow)
+        rec = gr.load(arch)  # a fresh recurrence: its own programs and workspaces
+        data, params = rec.random_inputs(25, batch=1, seed=7), rec.init_params(seed=8)
+        mode = "free" if arch == "fig10_10" else "teacher"  # a fed value's stage reads the buffers themselves
+        runs.append(rec.run(data, params, mode=mode, copies=False))
+        if shadow:
+            ws = runs[-1].program._pool[-1]
+            assert ws.shadow is not None
+            prog = runs[-1].program
+    plain, shadowed = runs
+    for name, v in plain.values.items():
+        np.testing.assert_array_equal(shadowed.values[name], v, err_msg=f"{arch} {name}")
+    for name, g in plain.grads.items():
+        np.testing.assert_array_equal(shadowed.grads[name], g, err_msg=f"{arch} d{name}")
+    del runs, plain, shadowed
+    ws = prog._pool[-1]
+    assert ws.free()
+    again = rec.run(data, params, mode=mode, copies=False)
+    assert again.program._pool[-1] is ws  # reused, not a new workspace every run
