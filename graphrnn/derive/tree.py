@@ -33,6 +33,7 @@ check of :func:`graphrnn.runtime.tree.run_tree`.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
@@ -130,6 +131,7 @@ class TreeEquation:
     condition: str = ""
     number: int | None = None
     note: str | None = None
+    shown: bool = True  # a parameter used only at the root has one copy, itself: its copy is not printed
 
     def text(self) -> str:
         return TreeTextPrinter().equation(self)
@@ -449,6 +451,8 @@ class _Builder:
             lhs = S.Grad(p, TREE if place == "root" else N)
             copies.append(TreeEquation("copy", p, lhs, e, cases=[place], condition=where,
                                        note=f"the dummy copy of {p} used {where.replace('for each', 'at each')}"))
+        if list(per) == ["root"]:
+            copies[0].shown = False
         return [TreeEquation("parameter", p, S.Grad(p, None), S.add(*parts))] + copies
 
 
@@ -513,7 +517,7 @@ class TreeTextPrinter(_TreePlaces, TextPrinter):
         lines += ["", "back-propagation through the tree (§10.6), derived from the loss down to the leaves:"]
         width = len(str(max(eq.number or 0 for eq in d.equations)))
         titled = False
-        for eq in d.equations:
+        for eq in (e for e in d.equations if e.shown):
             if eq.kind == "parameter" and not titled:
                 titled = True
                 lines += ["", "parameters (each the sum of its dummy copies' terms, one per tree node that uses it, "
@@ -573,7 +577,11 @@ class TreeLatexPrinter(_TreePlaces, LatexPrinter):
         return f"\\sum_{{{over}}} {self.paren(n.body, _SUM)}"
 
     def condition_text(self, eq) -> str:
-        return f"\\text{{{_latex_text(eq.condition)}}}" if eq.condition else ""
+        if not eq.condition:
+            return ""
+        # the places are mathematics: \text{if $n$ is the left child of $p$}
+        words = re.sub(r"\b(left|right)\((n|p)\)", r"$\\mathrm{\1}(\2)$", _latex_text(eq.condition))
+        return "\\text{" + re.sub(r"(?<![(\w$])\b([np])\b(?![)\w$])", r"$\1$", words) + "}"
 
     def equation(self, eq, align: bool = False) -> str:
         eqsign = " &= " if align else " = "
@@ -585,7 +593,7 @@ class TreeLatexPrinter(_TreePlaces, LatexPrinter):
 
     def derivation(self, d) -> str:
         lines = [self.equation(eq, align=True) + ("" if eq.number is None else f" \\tag{{{eq.number}}}")
-                 for eq in d.equations]
+                 for eq in d.equations if eq.shown]
         return "\n".join(["\\begin{align}", " \\\\\n".join(lines), "\\end{align}"])
 
 
@@ -595,7 +603,7 @@ def tree_markdown(d: TreeDerivation) -> str:
     rec = d.rec
     out = [f"**Back-propagation through the tree of {rec.name}** (§10.6), derived from its equations:", ""]
     out += ["```", *(eq.text for eq in rec.spec.equations), "```", ""]
-    for eq in d.equations:
+    for eq in (e for e in d.equations if e.shown):
         tag = f" \\qquad ({eq.number})" if eq.number is not None else ""
         out += ["$$", tex.equation(eq) + tag, "$$", ""]
     where = txt.where(d)
