@@ -44,7 +44,7 @@ from . import symbols as S
 from .derivation import DeriveError
 from .numeric import _Evaluator, unbroadcast
 from .printing import _PRODUCT, _SUM, LatexPrinter, TextPrinter, _latex_name, _latex_text
-from .rules import NONE, RULES
+from .rules import NO_GRADIENT_REASONS, NONE, RULES
 
 # ------------------------------------------------------------------------------------------ places
 
@@ -108,11 +108,6 @@ class TreeTerm:
     anchor: str
     use: str
 
-    @property
-    def position(self) -> str | None:
-        """The position of n where the term exists (``None``: wherever u is at a ``place`` node)."""
-        return {"left": "left", "right": "right", "root": "root"}.get(self.anchor)
-
 
 @dataclass
 class TreeEquation:
@@ -149,8 +144,8 @@ def _condition(cases: list, kinds: list) -> str:
     ks = sorted({k for k, _ in cases}, key=("leaf", "node").index)
     every_kind = ks == kinds
     if len(positions) == len(POSITIONS):
-        if every_kind:
-            return "for every node n" if len(kinds) > 1 else f"for every {'leaf' if kinds == ['leaf'] else 'internal node'} n"
+        if every_kind and len(kinds) > 1:
+            return "for every node n"
         return f"for every {'leaf' if ks == ['leaf'] else 'internal node'} n"
     text = " or ".join(_POSITION_TEXT[p] for p in positions)
     if not every_kind:
@@ -168,8 +163,10 @@ class TreeDerivation:
     variable's cases, the parameters (sums over the tree's nodes) and their dummy copies.
     """
 
-    def __init__(self, rec, equations: list, var_terms: dict):
+    def __init__(self, rec, equations: list, var_terms: dict, remarks: list | None = None):
         self.rec, self.equations, self.var_terms = rec, equations, var_terms
+        #: where no gradient flows (a one_hot or argmax in an equation), in words
+        self.remarks = remarks or []
 
     def for_variable(self, name: str) -> list:
         """The equations of variable or parameter ``name`` (a parameter's: its sum, then its copies)."""
@@ -359,8 +356,9 @@ class _Builder:
             for i, (operand, arg, ga) in enumerate(zip(e.args, args, grads)):
                 if ga is NONE:
                     if not (e.fn in LOSSES and i == 1):
-                        self.no_gradient.append(f"{e.fn}(...) in the equation of {eq.name}[{eq.place}] passes no "
-                                                f"gradient to what it reads")
+                        reason = NO_GRADIENT_REASONS.get(e.fn, f"{e.fn} passes no gradient")
+                        where = eq.name if eq.place == "root" else f"{eq.name}[{eq.place}]"
+                        self.no_gradient.append(f"{e.fn}(...) in the equation of {where}: {reason}")
                     continue
                 self.back(operand, arg, ga, eq)
             return
@@ -409,7 +407,7 @@ class _Builder:
             if eq.kind != "copy":
                 number += 1
                 eq.number = number
-        return TreeDerivation(self.rec, out, self.var_terms)
+        return TreeDerivation(self.rec, out, self.var_terms, list(dict.fromkeys(self.no_gradient)))
 
     def case_terms(self, name: str, kind: str, position: str) -> list[tuple[TreeTerm, S.Node]]:
         """The terms of ∇name(n) L at a node of ``kind`` in ``position``, each written in n."""
@@ -526,6 +524,8 @@ class TreeTextPrinter(_TreePlaces, TextPrinter):
                 lines.append(f"  {'':>{width + 2}}  {self.equation(eq)}")
             else:
                 lines.append(f"  ({eq.number:>{width}})  {self.equation(eq)}")
+        if d.remarks:
+            lines += ["", "no gradient:"] + [f"  {r}" for r in d.remarks]
         where = self.where(d)
         lines += ["", "where p is n's parent, left(n) and right(n) its children, root the tree's root"
                   + ("; " + "; ".join(where) if where else "")]
@@ -606,6 +606,8 @@ def tree_markdown(d: TreeDerivation) -> str:
     for eq in (e for e in d.equations if e.shown):
         tag = f" \\qquad ({eq.number})" if eq.number is not None else ""
         out += ["$$", tex.equation(eq) + tag, "$$", ""]
+    if d.remarks:
+        out += ["No gradient:", ""] + [f"- {r}" for r in d.remarks] + [""]
     where = txt.where(d)
     out += ["Where p is n's parent, left(n) and right(n) its children, root the tree's root"
             + ("; " + "; ".join(where) if where else "") + ".", ""]

@@ -60,6 +60,23 @@ L = mse(q, z)
 M = bce_with_logits(o ** 2 - exp(-o), sigmoid(z))
 """
 
+#: h read at its own leaf by k, so a leaf's and an internal node's equations differ; k of a right child
+#: has no path to the loss
+MIXED = """\
+# places that differ: a leaf's h has a reader at its own leaf, an internal node's does not
+size H = 3, I = 2, K = 3
+input  x: I
+target y: class K
+hidden h: H
+hidden k: H
+h[leaf] = tanh(V @ x[leaf])
+k[leaf] = sigmoid(E @ h[leaf]) * h[leaf]
+h[node] = tanh(b + U @ k[left] + W @ h[right])
+k[node] = h[node] + 0.5 * h[left]
+o = c + R @ k[root] + Q @ h[root]
+L = cross_entropy(o, y)
+"""
+
 
 @pytest.fixture(scope="module")
 def fig10_14():
@@ -84,12 +101,16 @@ def _assert_equal_to_engine(rec, tree, batch, seed=0):
     run, data, params = _run(rec, tree, batch, seed)
     got = T.derive_tree(rec).evaluate(run, data, params)
     assert set(run.node_grads) <= set(got), set(run.node_grads) - set(got)
+    for key in set(got) - set(run.node_grads) - set(run.grads):  # the engine skips what has no path to the loss
+        assert not np.any(got[key]), f"∇{key}: the engine found no path to the loss, the derivation {got[key]}"
     for key, ref in run.node_grads.items():
         _close(got[key], ref, f"∇{key}")
     for p, ref in run.grads.items():
         _close(got[p], ref, f"∇{p}")
     for p, per in run.copy_grads.items():
-        assert set(got.copies[p]) == set(per), (p, set(got.copies[p]), set(per))
+        assert set(per) <= set(got.copies[p]), (p, set(got.copies[p]), set(per))
+        for at in set(got.copies[p]) - set(per):
+            assert not np.any(got.copies[p][at]), f"∇{p}^({at}): no path to the loss, yet not zero"
         for at, ref in per.items():
             _close(got.copies[p][at], ref, f"∇{p}^({at})")
     return got
@@ -115,6 +136,22 @@ def test_two_losses_and_a_chain_of_root_values_equal_the_engine(shape):
     rec = RecursiveNet(TWO_LOSSES, name="two_losses")
     got = _assert_equal_to_engine(rec, SHAPES[shape], batch=3, seed=7)
     assert got["L"] == 1.0 and got["M"] == 1.0
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_places_with_different_readers_and_no_path_equal_the_engine(shape):
+    _assert_equal_to_engine(RecursiveNet(MIXED, name="mixed"), SHAPES[shape], batch=2, seed=5)
+
+
+def test_places_with_different_readers_are_separate_cases():
+    d = T.derive_tree(RecursiveNet(MIXED, name="mixed"))
+    k_eqs = [eq.text() for eq in d.for_variable("k")]
+    assert k_eqs[2] == "∇k(n) L = 0    if n is the right child of p    (no equation reads it there: no path to the loss)"
+    h_eqs = [eq.text() for eq in d.for_variable("h")]
+    assert len(h_eqs) == 6
+    assert h_eqs[1] == "∇h(n) L = ∇k(n) L + Qᵀ ∇o L    if n is the root (n an internal node)"
+    assert h_eqs[0].endswith("if n is the root (n a leaf)") and h_eqs[0].startswith("∇h(n) L = Eᵀ diag(σ(E h(n))")
+    assert d.equation_for("h", "leaf", "right").text() == h_eqs[4]
 
 
 def test_a_networkx_tree_gives_the_same_gradients(fig10_14):
@@ -267,3 +304,13 @@ def test_a_gate_rule_one_percent_wrong_is_caught(monkeypatch):
     honest = RULES["sigmoid"]
     monkeypatch.setitem(RULES, "sigmoid", lambda a, o, g, i: tuple(scale(1.01, x) for x in honest(a, o, g, i)))
     assert _differs(rec, SHAPES["chain"])
+
+
+def test_where_no_gradient_flows_it_says_so():
+    hard = GATED.replace("W @ h[right])", "W @ one_hot(argmax(h[right])))").replace("size H = 3, I = 2, K = 4",
+                                                                                   "size H = 3, I = 2, K = 3")
+    d = T.derive_tree(RecursiveNet(hard, name="hard"))
+    assert d.remarks == ["one_hot(...) in the equation of h[node]: a class label: no gradient"]
+    assert "no gradient:\n  one_hot(...) in the equation of h[node]" in d.text()
+    assert "∇W L = Σ_{internal n} " in d.text() and "1_{argmax(h(right(n)))}ᵀ" in d.text()
+    assert "Wᵀ" not in d.equation_for("h", "leaf", "right").text()
