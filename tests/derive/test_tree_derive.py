@@ -314,3 +314,17 @@ def test_where_no_gradient_flows_it_says_so():
     assert "no gradient:\n  one_hot(...) in the equation of h[node]" in d.text()
     assert "∇W L = Σ_{internal n} " in d.text() and "1_{argmax(h(right(n)))}ᵀ" in d.text()
     assert "Wᵀ" not in d.equation_for("h", "leaf", "right").text()
+
+
+def test_the_docs_example_runs_and_agrees_with_the_engine():
+    page = (REPO / "docs" / "recursive.md").read_text(encoding="utf-8")
+    code = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "derive_tree" in b)
+    scope: dict = {}
+    exec(compile(code, "docs/recursive.md", "exec"), scope)  # noqa: S102 - our own documentation
+    run, grads = scope["run"], scope["grads"]
+    assert scope["text"] == T.render("fig10_14").rstrip("\n")
+    assert scope["tex"].startswith("\\begin{align}") and "$$" in scope["md"]
+    for key in ("h[1..2]", "h[3]", "o"):
+        _close(grads[key], run.node_grads[key], key)
+    _close(grads["W"], run.grads["W"], "W")
+    _close(grads.copies["W"]["1..2"], run.copy_grads["W"]["1..2"], "W^(1..2)")
