@@ -20,7 +20,7 @@ _COMMAND_MODULES = {
     "verify": ("graphrnn.verify.command",
                "check BPTT step by step: engine vs derived equations (and the book) vs finite differences; "
                "encoder-decoders and recursive nets too"),
-    "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence or an encoder-decoder, derived "
+    "derive": ("graphrnn.derive.command", "print the BPTT equations of a recurrence, an encoder-decoder or a recursive net, derived "
                                           "symbolically"),
     "export": ("graphrnn.export.command", "write standalone PyTorch or JAX code (a recurrence over one time axis)"),
     "explore": ("graphrnn.explore.command", "a browser page stepping through BPTT node by node (self-contained HTML; "
@@ -71,7 +71,7 @@ def load_model(args):
 #: what each kind of model can do on the command line (the refusals name these)
 SUPPORTED = {
     "encdec": ("show", "render", "verify", "derive", "run"),
-    "tree": ("show", "render", "verify", "run"),
+    "tree": ("show", "render", "verify", "derive", "run"),
 }
 
 
@@ -194,9 +194,6 @@ def _check_kind(args) -> None:
     kind = zoo.kind_of(arch)
     if kind == "sequence" or args.command in SUPPORTED[kind]:
         return
-    if kind == "tree" and args.command == "derive":
-        raise refusal(args, kind, f"its BPTT is not derived; check its gradients against central differences "
-                                  f"with `graphrnn verify {arch} --tree '((1, 2), (3, 4))'`")
     raise refusal(args, kind)
 
 

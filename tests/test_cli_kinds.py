@@ -273,9 +273,19 @@ def test_derive_an_encoder_decoder(tmp_path, capsys):
     assert "∇C L = " in target.read_text()
 
 
+def test_derive_a_recursive_net_prints_back_propagation_through_the_tree(capsys):
+    from graphrnn.derive.tree import render
+
+    assert main(["derive", "fig10_14"]) == 0
+    out = capsys.readouterr().out
+    assert out == render("fig10_14", "text") and "left child of p" in out and "right child of p" in out
+    assert main(["derive", "fig10_14", "--format", "latex"]) == 0
+    assert "\\begin{align" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["derive", "fig10_12", "--format", "latex"], "leave out --format latex"),
-    (["derive", "fig10_14"], "graphrnn verify fig10_14 --tree"),
+    (["derive", "fig10_14", "--mode", "free"], "leave out --mode"),
 ])
 def test_derive_refusals(argv, needle, capsys):
     line = _fails(argv, capsys)

@@ -43,8 +43,16 @@ def _encdec_text(args) -> str:
 def main(args) -> int:
     from .. import zoo
 
-    if zoo.kind_of(args.arch) == "encdec":
+    kind = zoo.kind_of(args.arch)
+    if kind == "encdec":
         out = _encdec_text(args)
+    elif kind == "tree":  # back-propagation through the tree's structure (derive/tree.py)
+        from ..cli import _sizes
+        from .tree import render
+
+        if args.mode != "teacher":
+            raise DeriveError(f"{args.arch} is a recursive net: it has no modes; leave out --mode")
+        out = render(zoo.load_tree(args.arch, sizes=_sizes(args.size)), args.format)
     else:
         d = derive(load_arch(args), mode=args.mode)
         out = {"text": d.text, "latex": d.latex, "markdown": d.markdown}[args.format]()

@@ -223,7 +223,7 @@ class TreeDerivation:
         params = params if params is not None else getattr(run, "params", None)
         if data is None or params is None:
             raise DeriveError("evaluate(run, data, params): give the data and the parameters the run was made "
-                              "with (a TreeRun keeps only the computed values)")
+                              "with (a TreeRun made by RecursiveNet.run keeps both)")
         return _TreeNumbers(self, run, data, params).compute()
 
 

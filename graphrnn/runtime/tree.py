@@ -51,6 +51,9 @@ class TreeRun:
     node_grads: dict = field(default_factory=dict)
     copy_grads: dict = field(default_factory=dict)
     batch: int = 1
+    #: what the run read: the data (checked arrays) and the parameters (the derived equations evaluate from them)
+    data: dict = field(default_factory=dict, repr=False)
+    params: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         loss = "no loss" if self.loss is None else f"loss {self.loss:.6g}"
@@ -63,6 +66,8 @@ class _Evaluator:
     def __init__(self, rec, data, params, copies):
         self.rec, self.data, self.params, self.copies = rec, data, params, copies
         self.tensors: dict = {}
+        #: the number of classes of each label computed here (an argmax's), by the label tensor's id
+        self.label_classes: dict = {}
 
     def copy(self, p, at):
         per = self.copies.setdefault(p, {})
@@ -119,11 +124,14 @@ class _Evaluator:
             label = e.args[0]
             classes = self.rec.classes.get(label.name) if isinstance(label, (Name, Ref)) else None
             if classes is None:
-                classes = int(args[0].data.max()) + 1 if not hasattr(args[0], "classes") else args[0].classes
+                classes = self.label_classes.get(id(args[0]))
+            if classes is None:
+                raise DataError(f"one_hot at {at}: the number of classes of its label is not known; declare the "
+                                f"label as `target NAME: class K`, or one-hot an argmax(...)")
             return E.one_hot(args[0].data, classes)
         if fn == "argmax":
             out = E.argmax(args[0], axis=0)
-            out.classes = args[0].data.shape[0]
+            self.label_classes[id(out)] = args[0].data.shape[0]
             return out
         raise DataError(f"{fn} is not available in a recursive network")
 
@@ -185,7 +193,8 @@ def run_tree(rec, tree, data: dict, params: dict, backward: bool = True, shift: 
         total = losses[0]
         for extra in losses[1:]:
             total = E.add(total, extra)
-    run = TreeRun(rec, t, values, None if total is None else float(total.data), batch=batch)
+    run = TreeRun(rec, t, values, None if total is None else float(total.data), batch=batch, data=arrays,
+                  params=params)
     if total is None or not backward:
         return run
     want = {id(v): k for k, v in ev.tensors.items()}

@@ -240,8 +240,9 @@ def test_the_gated_spec_shows_its_cases():
 def test_bad_input_is_a_clear_error(fig10_14):
     d = T.derive_tree(fig10_14)
     run, data, params = _run(fig10_14, (1, 2), 1)
-    with pytest.raises(DeriveError, match="give the data and the parameters"):
-        d.evaluate(run)
+    # a run keeps what it read: evaluate(run) alone gives the same numbers as with the data and parameters
+    alone, given = d.evaluate(run), d.evaluate(run, data, params)
+    assert alone.keys() == given.keys() and all(np.array_equal(alone[k], given[k]) for k in given)
     with pytest.raises(DeriveError, match="parameter.*U"):
         d.evaluate(run, data, {k: v for k, v in params.items() if k != "U"})
     with pytest.raises(DeriveError, match="format must be"):
@@ -313,6 +314,8 @@ def test_where_no_gradient_flows_it_says_so():
     assert d.remarks == ["one_hot(...) in the equation of h[node]: a class label: no gradient"]
     assert "no gradient:\n  one_hot(...) in the equation of h[node]" in d.text()
     assert "∇W L = Σ_{internal n} " in d.text() and "1_{argmax(h(right(n)))}ᵀ" in d.text()
+    # and numerically: the engine's run of the argmax net equals the derived equations
+    _assert_equal_to_engine(RecursiveNet(hard, name="hard"), SHAPES["balanced"], batch=2)
     assert "Wᵀ" not in d.equation_for("h", "leaf", "right").text()
 
 
