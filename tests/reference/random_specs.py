@@ -212,12 +212,11 @@ class _Draw:
         for i, v in enumerate(order):
             body = self.expr(v, self.sizes[v], draw(st.integers(1, 3)))
             wrap = draw(st.sampled_from(["tanh", "sigmoid", ""]))
-            if learned and (self.label and self.label[1] or draw(st.booleans())):
+            if learned and draw(st.booleans()):
                 # otherwise a variable may be computed from learned initial values and parameters only (at
                 # some step or all): the same for every sequence (test_interpreter.py's
-                # test_a_variable_that_depends_on_no_data_has_a_column_per_sequence); not with a feedback
-                # line (graphrnn's fast path gets free running wrong then: the strict xfail
-                # test_free_running_a_state_that_reads_no_data_on_the_fast_path)
+                # test_a_variable_that_depends_on_no_data_has_a_column_per_sequence), free running too
+                # (test_free_running_a_state_that_reads_no_data_on_the_fast_path)
                 body += f" + {self.param((self.sizes[v], self.input_size))} @ x[t]"
             elif learned:
                 self.constructs.add("learned, no x[t] added")

@@ -250,7 +250,7 @@ loss L, M
 
 
 #: forwards in time only, with delays up to 3, a learned state, a context and data at t-1 and t+1:
-#: what the compiled program runs today (the kitchen sink takes the engine's fast path)
+#: what the compiled program runs (the kitchen sink too, in teacher and free mode)
 DELAYS = """
 size H = 3, S = 2, I = 2, C = 2, K = 3
 input   x: I
@@ -379,10 +379,9 @@ loss L
 """
 
 
-@pytest.mark.xfail(strict=True, reason="graphrnn bug: in free-running mode the fast path (copies=False) gives wrong "
-                                       "parameter gradients when the fed-back state reads no data (one column for "
-                                       "every sequence); found by random_specs' 'learned, no x[t] added' construct")
 def test_free_running_a_state_that_reads_no_data_on_the_fast_path():
+    """Was wrong on the engine's old fast path (one column for every sequence, found by random_specs' 'learned,
+    no x[t] added' construct); the compiled program's free mode gets it right."""
     rec = gr.Recurrence(FED_BACK_FROM_NO_DATA)
     data = rec.random_inputs(2, batch=2, seed=0)
     ref = Reference(FED_BACK_FROM_NO_DATA, data, random_params(rec, seed=0), 2, "free")
