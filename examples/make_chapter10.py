@@ -957,6 +957,21 @@ from graphrnn.verify.tree import verify_tree
 print(verify_tree(rec14, tree14, batch=2).text().splitlines()[-1])
 """),
     md(r"""
+Back-propagation through the tree can be derived as the book derives BPTT for fig. 10.3: from the spec's
+equations, a node's gradient comes from its parent, through $U$ when it is the left child and through $W$ when it
+is the right one, and each weight's gradient sums a term over the nodes that use it (`graphrnn derive fig10_14`).
+The derived equations, evaluated with numpy from the run's values, give the engine's gradients:
+"""),
+    code(r"""
+from graphrnn.derive.tree import derive_tree
+
+bpts14 = derive_tree(rec14)
+print("\n".join(line for line in bpts14.text().splitlines() if "child of p" in line or line.lstrip().startswith("( 8)")))
+derived14 = bpts14.evaluate(r14)
+print("largest relative difference from the engine:",
+      f"{max(np.abs(derived14[k] - r14.grads[k]).max() / np.abs(r14.grads[k]).max() for k in r14.grads):.1e}")
+"""),
+    md(r"""
 The book's argument for trees is depth. A chain over $\tau$ inputs is $\tau - 1$ nodes deep, and a balanced tree
 is about $\log_2 \tau$ deep, so a gradient crosses far fewer nonlinearities. The parameter count is the same for
 every tree:

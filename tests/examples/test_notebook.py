@@ -148,6 +148,9 @@ def test_the_sections_follow_the_books_order_and_check_the_deep_and_recursive_ne
     for name in ("fig10_13a", "fig10_13b", "fig10_13c"):
         assert f"{name}: " in text and "all passed" in text.split(f"{name}: ", 1)[1].splitlines()[0]
     assert "shortest path h(1) → h(6)" in html
+    # §10.6: back-propagation through the tree, derived, equals the engine's
+    assert "if n is the left child of p" in text
+    assert float(text.split("largest relative difference from the engine: ", 1)[1].split()[0]) < 1e-10
     # §10.4: the encoder's last state gets the decoder's gradient of C, and a decoder reading x is refused
     assert "∇h(6) L == ∇C L: True" in text and "s(0) is C:       True" in text and "the encoder's input" in text  # (b) doubles the path between steps, (c) halves it again
     assert "TreeRun(fig10_14, 4 leaves, depth 2" in text and "checks, all passed" in text
