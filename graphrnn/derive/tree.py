@@ -41,7 +41,7 @@ import numpy as np
 
 from ..recurrence.spec import LOSSES, Bin, Call, Name, Num, Ref, Transpose, Unary
 from . import symbols as S
-from .derivation import DeriveError
+from .derivation import DeriveError, _Info
 from .numeric import _Evaluator, unbroadcast
 from .printing import _PRODUCT, _SUM, LatexPrinter, TextPrinter, _latex_name, _latex_text
 from .rules import NO_GRADIENT_REASONS, NONE, RULES
@@ -237,17 +237,6 @@ class TreeGradients(dict):
 
 
 # ------------------------------------------------------------------------------------------ building
-
-
-class _Info:
-    def __init__(self, builder, exponent=None):
-        self.builder, self.exponent = builder, exponent
-
-    def rows(self, node) -> int:
-        return self.builder.rows(node)
-
-    def classes(self, label) -> int:
-        return self.builder.classes(label)
 
 
 class _Builder:

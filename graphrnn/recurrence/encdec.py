@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import SpecError
 from .recurrence import Recurrence
-from .spec import KEYWORDS, LAST_STEP_SYMBOLS, STEP_SYMBOLS, Name, Ref, parse_spec, walk
+from .spec import KEYWORDS, LAST_STEP_SYMBOLS, STEP_SYMBOLS, Name, Ref, parse_spec, read_spec_file, walk
 
 #: the two sections, in the order they run, and the prefix of their names in a run's results
 ROLES = {"encoder": "enc", "decoder": "dec"}
@@ -284,11 +284,7 @@ class EncoderDecoder:
     @classmethod
     def from_file(cls, path, sizes=None) -> "EncoderDecoder":
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None
-        return cls(text, source=str(path), sizes=sizes, name=path.stem)
+        return cls(read_spec_file(path), source=str(path), sizes=sizes, name=path.stem)
 
     def _error(self, message, line=None, variable=None):
         return SpecError(message, line, variable=variable, source=self.source)

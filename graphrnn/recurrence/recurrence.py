@@ -23,8 +23,8 @@ import numpy as np
 from ..errors import NameWarning, SpecError, UnusedWarning
 from .shapes import Shape, ShapeInference
 from .spec import (
-    LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, enclosing_params, parse_spec, references,
-    walk,
+    LOSSES, Bin, Call, Equation, Name, Ref, Transpose, Unary, enclosing_params, parse_spec, read_spec_file,
+    references, walk,
 )
 
 MODES = ("teacher", "free", "scheduled")
@@ -336,11 +336,7 @@ class Recurrence:
     @classmethod
     def from_file(cls, path, sizes=None) -> "Recurrence":
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None
-        return cls(text, source=str(path), sizes=sizes, name=path.stem)
+        return cls(read_spec_file(path), source=str(path), sizes=sizes, name=path.stem)
 
     # ------------------------------------------------------------------ checks
     def _error(self, message, line=None, col=None, variable=None):

@@ -582,3 +582,13 @@ def enclosing_params(expr, params: set[str]):
             stack.append((node.args[0], param, target))
         else:
             stack.extend((c, param, target) for c in reversed(children(node)))
+
+
+def read_spec_file(path) -> str:
+    """The text of the spec file at ``path`` (a :class:`SpecError` naming it when it cannot be read)."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {str(path)!r}: {exc}") from None

@@ -43,7 +43,7 @@ from ..errors import DataError, SpecError
 from .shapes import BATCH, Shape, ShapeInference
 from .spec import (
     FUNCTION_ALIASES, FUNCTIONS, LOSSES, MAX_DEPTH, MAX_NODES, NON_DIFFERENTIABLE, Bin, Call, Name, Num, Ref,
-    Transpose, Unary, _check_name, references, walk,
+    Transpose, Unary, _check_name, read_spec_file, references, walk,
 )
 
 #: where an equation is defined: at every leaf, at every internal node, or once, at the root
@@ -527,7 +527,7 @@ class TreeRecurrence:
         from pathlib import Path
 
         p = Path(path)
-        return cls(p.read_text(encoding="utf-8"), source=str(p), sizes=sizes, name=p.stem)
+        return cls(read_spec_file(p), source=str(p), sizes=sizes, name=p.stem)
 
     # -- shapes --------------------------------------------------------------------------------
     def _n(self, size, line=None, name=None) -> int:
