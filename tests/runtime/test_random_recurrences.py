@@ -1,13 +1,17 @@
 """Random valid recurrences (hypothesis) against finite differences.
 
-Each example is a spec written in the notation: one to three per-step variables, each
-defined by a random expression tree over the whitelisted operations (+ - * @ .T / **, tanh,
-sigmoid, exp of bounded values, log of sigmoid, softmax, log_softmax, relu of a variable)
-with generated parameters (some shared between uses), random delays of 1..3 on self and
-cross references, same-step references to earlier variables, a group of variables that may
-run backwards in time (reading [t+k]), zero or learned initial values, and a loss built
-from mse / cross_entropy / bce_with_logits.  Every equation ends in ``+ probe_v[t]``, an
-input whose data is zero, so that dL/dv[t] can be checked by finite differences too.
+The specs are tests/reference/random_specs.py's (the generator the reference interpreter and the
+derivation are checked on), drawn with ``Options(relu=False, probes=True)``: one to three per-step
+variables over the whole notation (``+ - * / ** @ .T``, gates, tanh, sigmoid, exp of bounded values,
+log of sigmoid, softmax, log_softmax; no relu, whose kink is no place for finite differences), delays
+of 1..3, variables running backwards in time, mixed-direction cycles, contexts, one-hot labels fed
+back, zero or learned initial values, a last-step equation ``q[tau]`` with its own loss ``E``, and a
+loss of mse / cross_entropy / bce_with_logits.  Every computed variable's equation ends in
+``+ probe_v[t]`` (``probe_q[tau]``), an input whose data is set to zero here, so that dL/dv[t] can be
+checked by finite differences too.
+
+Random specs may leave variables no loss depends on: graphrnn warns about them (``UnusedWarning``,
+``NameWarning``), which is expected here and filtered.
 """
 
 from __future__ import annotations
@@ -18,156 +22,31 @@ import pytest
 from _rec_testlib import SETTINGS, assert_grad_close, numerical_gradient
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
+from reference.random_specs import Options, random_params, recurrences
 
 import graphrnn as gr
 
-NAMES = ["h", "g", "s"]
+pytestmark = [pytest.mark.filterwarnings("ignore::graphrnn.UnusedWarning"),
+              pytest.mark.filterwarnings("ignore::graphrnn.NameWarning")]
+
+#: what a finite-difference test needs: no relu, a zero-data probe input on every computed variable
+SMOOTH = Options(relu=False, probes=True)
 
 
-class _Builder:
-    """Draws one random, valid spec."""
-
-    def __init__(self, draw):
-        self.draw = draw
-        self.n = draw(st.integers(1, 3))
-        self.sizes = [draw(st.integers(1, 3)) for _ in range(self.n)]
-        self.input_size = draw(st.integers(1, 3))
-        # a variable runs forwards (reads [t-k] of its group) or backwards (reads [t+k]); the first runs
-        # forwards; a backward variable may read forward ones at any offset, never the other way round
-        self.backward = [False] + [draw(st.booleans()) for _ in range(self.n - 1)]
-        self.params: dict[tuple[int, int], list[str]] = {}
-        self.count = 0
-        self.relu_of: set[str] = set()
-
-    def param(self, shape) -> str:
-        existing = self.params.get(shape, [])
-        if existing and self.draw(st.booleans()):
-            return self.draw(st.sampled_from(existing))  # a parameter shared between uses
-        name = f"P{self.count}"
-        self.count += 1
-        self.params.setdefault(shape, []).append(name)
-        return name
-
-    def reference(self, i) -> tuple[str, int]:
-        """A reference that variable i may read without making an algebraic loop: (text, rows)."""
-        options = [("x", None)]
-        for j in range(self.n):
-            if self.backward[j] == self.backward[i]:
-                options.append((NAMES[j], "same" if j < i else "delayed"))
-            elif self.backward[i] and not self.backward[j]:
-                options.append((NAMES[j], "any"))
-        name, kind = self.draw(st.sampled_from(options))
-        if name == "x":
-            k = self.draw(st.integers(-2, 2))
-            return f"x[t{k:+d}]" if k else "x[t]", self.input_size
-        j = NAMES.index(name)
-        sign = 1 if self.backward[i] else -1
-        if kind == "any":
-            k = self.draw(st.integers(-3, 3))
-        elif kind == "same":
-            k = sign * self.draw(st.integers(0, 3))
-        else:
-            k = sign * self.draw(st.integers(1, 3))
-        return (f"{name}[t{k:+d}]" if k else f"{name}[t]"), self.sizes[j]
-
-    def leaf(self, i) -> str:
-        rows = self.sizes[i]
-        ref, cols = self.reference(i)
-        kind = self.draw(st.sampled_from(["matmul", "matmul", "transpose", "direct", "relu"]))
-        if kind in ("direct", "relu") and cols == rows:
-            if kind == "relu" and not ref.startswith("x"):
-                self.relu_of.add(ref.split("[")[0])
-                return f"relu({ref})"
-            return ref
-        if kind == "transpose":
-            return f"({self.param((cols, rows))}.T @ {ref})"
-        return f"({self.param((rows, cols))} @ {ref})"
-
-    def expr(self, i, depth) -> str:
-        if depth == 0 or self.draw(st.integers(0, 3)) == 0:
-            return self.leaf(i)
-        op = self.draw(st.sampled_from(["+", "-", "*", "+bias", "tanh", "sigmoid", "exp", "logsig", "softmax",
-                                        "log_softmax", "scale", "div", "pow", "neg"]))
-        a = self.expr(i, depth - 1)
-        if op in ("+", "-", "*"):
-            return f"({a} {op} {self.expr(i, depth - 1)})"
-        if op == "+bias":
-            return f"({self.param((self.sizes[i], 1))} + {a})"
-        if op == "exp":
-            return f"exp(tanh({a}))"  # exp of bounded values
-        if op == "logsig":
-            return f"log(sigmoid({a}))"
-        if op == "scale":
-            return f"({self.draw(st.sampled_from(['0.5', '2', '-1.5']))} * {a})"
-        if op == "div":
-            return f"({a} / 2.0)"
-        if op == "pow":
-            return f"(tanh({a}) ** 2)"
-        if op == "neg":
-            return f"(-{a})"
-        return f"{op}({a})"
-
-    def spec(self) -> str:
-        draw = self.draw
-        lines = [f"input x: {self.input_size}", "init x = zero"]
-        for i in range(self.n):
-            init = draw(st.sampled_from(["zero", "zero", "learned"]))
-            lines += [f"state {NAMES[i]}: {self.sizes[i]} = {init}", f"input probe_{NAMES[i]}: {self.sizes[i]}"]
-        for i in range(self.n):
-            body = self.expr(i, draw(st.integers(1, 3)))
-            wrap = draw(st.sampled_from(["tanh", "sigmoid", ""]))
-            # a bias on every variable: each depends on a parameter (see test_parameter_free_variables_*)
-            lines.append(f"{NAMES[i]}[t] = {wrap}({body}) + Pc{i} + probe_{NAMES[i]}[t]")
-        terms = []
-        for kind in draw(st.lists(st.sampled_from(["mse", "ce", "bce"]), min_size=1, max_size=2, unique=True)):
-            k = draw(st.integers(0, self.n - 1))
-            v = NAMES[k]
-            if kind == "mse":
-                lines.append(f"target z: {self.sizes[k]}")
-                terms.append(f"mse({v}[t], z[t])")
-            elif kind == "ce":
-                lines.append(f"target y: class {self.sizes[k]}")
-                terms.append(f"cross_entropy({v}[t], y[t])")
-            else:
-                lines.append(f"target stop: {self.sizes[k]}")
-                terms.append(f"bce_with_logits({v}[t], stop[t])")
-        lines += ["loss L", "L[t] = " + " + ".join(terms)]
-        return "\n".join(lines) + "\n"
-
-
-@st.composite
-def recurrences(draw):
-    builder = _Builder(draw)
-    return builder.spec(), builder.relu_of
-
-
-def _setup(text, T, batch, seed):
-    rec = gr.Recurrence(text, name="random")
+def _setup(drawn, T, batch, seed):
+    """The recurrence of a drawn spec, its data (the probes zero) and its parameters."""
+    rec = gr.Recurrence(drawn.text, name="random")
     data = rec.random_inputs(T, batch=batch, seed=seed)
-    for name in rec.variables:
-        if name.startswith("probe_"):
-            data[name] = np.zeros_like(data[name])
-    params = {k: 1.3 * v for k, v in rec.init_params(seed=seed).items()}
-    for pname in rec.learned_inits().values():
-        params[pname] = np.random.default_rng(seed).uniform(0.2, 0.8, params[pname].shape) * np.sign(
-            np.random.default_rng(seed + 1).standard_normal(params[pname].shape))
-    return rec, data, params
-
-
-def _assume_smooth(run, rec, relu_of):
-    """Keep relu away from its kink (the finite differences would straddle it)."""
-    for name in relu_of:
-        for key, value in run.values.items():
-            if key.startswith(f"{name}[") and rec.variables[name].kind == "computed":
-                assume(np.abs(value).min() > 1e-4 or np.all(value == 0))
+    for probe in drawn.probes.values():
+        data[probe] = np.zeros_like(data[probe])
+    return rec, data, random_params(rec, seed)
 
 
 @SETTINGS
-@given(recurrences(), st.integers(1, 4), st.integers(1, 2), st.integers(0, 2 ** 16))
-def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
-    text, relu_of = spec
-    note(text)
-    rec, data, params = _setup(text, T, batch, seed)
+@given(recurrences(SMOOTH), st.integers(1, 4), st.integers(1, 2), st.integers(0, 2 ** 16))
+def test_random_recurrences_match_finite_differences(drawn, T, batch, seed):
+    note(drawn.text)
+    rec, data, params = _setup(drawn, T, batch, seed)
     # the spec is valid: it unrolls into a DAG whose order is topological
     un = rec.unroll(T)
     assert nx.is_directed_acyclic_graph(un)
@@ -176,7 +55,6 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
 
     run = rec.run(data, params=params, T=T)
     assume(np.isfinite(run.loss) and abs(run.loss) < 1e6)
-    _assume_smooth(run, rec, relu_of)
 
     def loss():
         return rec.run(data, params=params, T=T, backward=False).loss
@@ -185,13 +63,17 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
     for pname, value in params.items():
         numeric = numerical_gradient(loss, value)
         assert_grad_close(run.grads[pname], numeric, f"dL/d{pname}", atol=scale, rtol=1e-5)
-    for name in NAMES:
-        probe = f"probe_{name}"
-        if probe not in data:
-            continue
+    assert drawn.probes, drawn.text
+    for name, probe in drawn.probes.items():
         numeric = numerical_gradient(loss, data[probe])
+        # a tau-anchored variable (q[tau]) exists at the last step only: its probe matters there only
+        steps = [T] if f"\n{name}[tau] =" in drawn.text else range(1, T + 1)
         for t in range(1, T + 1):
-            assert_grad_close(run.grads[f"{name}[{t}]"], numeric[t - 1], f"dL/d{name}[{t}]", atol=scale, rtol=1e-5)
+            if t in steps:
+                assert_grad_close(run.grads[f"{name}[{t}]"], numeric[t - 1], f"dL/d{name}[{t}]", atol=scale,
+                                  rtol=1e-5)
+            else:
+                assert np.abs(numeric[t - 1]).max() <= scale, f"{probe}[{t}] is read only at tau"
     # the dummy copies add up to the totals
     for pname, per_step in run.copy_grads.items():
         np.testing.assert_allclose(sum(per_step.values()), run.grads[pname], rtol=1e-10, atol=1e-12)
@@ -214,37 +96,41 @@ def test_random_recurrences_match_finite_differences(spec, T, batch, seed):
 
 
 @settings(SETTINGS, max_examples=40)
-@given(recurrences())
-def test_random_recurrences_are_valid_and_describe_themselves(spec):
+@given(recurrences(SMOOTH))
+def test_random_recurrences_are_valid_and_describe_themselves(drawn):
     """The generator only makes valid specs: they parse, infer every shape, and each
     generated parameter gets the shape its uses imply."""
-    text, _ = spec
-    rec = gr.Recurrence(text)
-    assert rec.losses == ["L"]
+    rec = gr.Recurrence(drawn.text)
+    assert rec.losses in (["L"], ["L", "E"])
     assert all(name.startswith("P") for name in rec.param_shapes)
     for name, var in rec.variables.items():
-        if var.kind == "computed" and name != "L":
-            assert len(var.shape) == 2 and var.shape[1] == "B"
+        if var.kind == "computed" and name not in rec.losses:
+            assert len(var.shape) == 2 and var.shape[1] == "B", name
+    assert set(drawn.probes.values()) <= {n for n, v in rec.variables.items() if v.kind == "input"}
     assert "parameters:" in rec.describe()
     for u, v, d in rec.folded.edges(data=True):
         assert d["delay"] in range(-3, 4)
 
 
 def test_the_generator_reaches_every_construct():
-    """The strategy is not too narrow: over a few hundred draws, every construct appears."""
-    seen = set()
+    """The strategy is not too narrow: over a few hundred draws, every construct appears (and relu never)."""
+    seen: set[str] = set()
 
     @settings(SETTINGS, max_examples=300)
-    @given(recurrences())
-    def collect(spec):
-        text, _ = spec
-        for needle in (".T @", "relu(", "exp(tanh(", "log(sigmoid(", "softmax(", "log_softmax(", " ** 2)", " / 2.0)",
-                       "[t+", "[t-3]", "= learned", "cross_entropy(", "bce_with_logits(", "mse("):
-            if needle in text:
+    @given(recurrences(SMOOTH))
+    def collect(drawn):
+        assert "relu(" not in drawn.text
+        seen.update(drawn.constructs)
+        for needle in (".T @", "exp(tanh(", "log(sigmoid(", "softmax(", "log_softmax(", " ** ", " / ", "[t+",
+                       "[t-3]", "= learned", "cross_entropy(", "bce_with_logits(", "mse(", "probe_q[tau]"):
+            if needle in drawn.text:
                 seen.add(needle)
 
     collect()
-    assert len(seen) == 14, seen
+    wanted = {".T @", "exp(tanh(", "log(sigmoid(", "softmax(", "log_softmax(", " ** ", " / ", "[t+", "[t-3]",
+              "= learned", "cross_entropy(", "bce_with_logits(", "mse(", "probe_q[tau]", "delay>1", "backward",
+              "gate", "tau", "tau-k", "tau+k", "learned", "context", "one_hot", "feedback", "mixed"}
+    assert wanted <= seen, wanted - seen
 
 
 PARAMETER_FREE = """
