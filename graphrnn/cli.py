@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name and module_name.startswith(exc.name):
                 continue  # that part of graphrnn is not built yet
             raise
-        p = sub.add_parser(name, help=help_text, description=module.__doc__)
+        p = sub.add_parser(name, help=help_text, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # the docstring as written
         module.add_arguments(p)
         p.set_defaults(func=module.main)
     return parser
