@@ -60,6 +60,13 @@ def load_arch(args):
     return zoo.load(args.arch, sizes=_sizes(args.size))
 
 
+def refuse_tree(args, error=GraphrnnError) -> None:
+    """``--tree`` given to a recurrence over one time axis: ``error``, saying what to give instead."""
+    if args.tree:
+        raise error(f"--tree is for recursive nets (fig10_14, a .tree spec); {args.arch} unrolls in time: "
+                    f"give --steps T")
+
+
 def load_model(args):
     """``(kind, model)``: ARCH as a :class:`Recurrence` (``"sequence"``), an encoder-decoder (``"encdec"``)
     or a recursive net (``"tree"``)."""

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import BOOK_TREE, add_arch_argument, load_arch, one_axis_steps, parse_steps, parse_tree, two_axis_steps
+from ..cli import (BOOK_TREE, add_arch_argument, load_arch, one_axis_steps, parse_steps, parse_tree, refuse_tree,
+                   two_axis_steps)
 from ..errors import DataError, GraphrnnError
 from ..recurrence.unroll import key
 
@@ -278,9 +279,7 @@ def main(args) -> int:
         return run_encdec_command(args)
     if kind == "tree":
         return run_tree_command(args)
-    if args.tree:
-        raise GraphrnnError(f"--tree is for recursive nets (fig10_14, a .tree spec); {args.arch} unrolls in time: "
-                            f"give --steps T")
+    refuse_tree(args)
     rec = load_arch(args)
     data = _data(rec, args, one_axis_steps(args, 5))
     lengths = _lengths(args.lengths)
@@ -295,12 +294,5 @@ def main(args) -> int:
     arrays = collect(run, data, params)
     if lengths is not None:
         arrays["lengths"] = np.asarray(lengths)
-    path = Path(args.output)
-    try:
-        with path.open("wb") as handle:
-            np.savez(handle, **arrays)
-    except OSError as exc:
-        raise GraphrnnError(f"cannot write {path}: {exc.strerror or exc}") from None
-    print(f"wrote {path}: {len(arrays)} arrays of {rec.name} over {run.T} steps "
-          f"({'forward and backward' if len(run.grads) else 'forward only'})")
-    return 0
+    return _save(arrays, args, f"{rec.name} over {run.T} steps "
+                               f"({'forward and backward' if len(run.grads) else 'forward only'})")

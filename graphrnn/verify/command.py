@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import BOOK_TREE, add_arch_argument, load_arch, one_axis_steps, parse_steps, parse_tree
+from ..cli import BOOK_TREE, add_arch_argument, load_arch, one_axis_steps, parse_steps, parse_tree, refuse_tree
 from .check import DTYPES, VerifyError, verify
 
 
@@ -146,9 +146,7 @@ def main(args) -> int:
         return verify_encdec(args)
     if kind == "tree":
         return verify_recursive(args)
-    if args.tree:
-        raise VerifyError(f"--tree is for recursive nets (fig10_14, a .tree spec); {args.arch} unrolls in time: "
-                          f"give --steps T")
+    refuse_tree(args, VerifyError)
     steps = one_axis_steps(args, 5)
     if steps < 1:
         raise VerifyError(f"--steps must be a whole number of at least 1; got {steps}")
