@@ -77,3 +77,41 @@ def test_the_padded_batch_differs_from_the_unmasked_one():
     full = rec.run(data, params=params)
     assert abs(masked.loss - full.loss) > 1e-3
     assert rel(masked.grads["W"], full.grads["W"]) > 1e-3
+
+
+@pytest.mark.parametrize("copies", [True, False], ids=["engine", "fast path"])
+def test_a_contexts_gradient_is_each_sequences_own(copies):
+    """fig. 10.9's context x: ∇x L of each column is that sequence's run alone (padded steps send nothing)."""
+    rec = gr.load("fig10_9")
+    lengths = [5, 2, 3]
+    data = rec.random_inputs(5, batch=3, seed=1)
+    params = rec.init_params(seed=2)
+    batch = rec.run(data, params=params, lengths=lengths, copies=copies)
+    assert set(batch.context_grads) == {"x"}
+    for b, n in enumerate(lengths):
+        mine = {name: (arr[:, b:b + 1] if rec.variables[name].kind == "context"
+                       else arr[:max(rec.steps_needed(name, n)[1], n), ..., b:b + 1]) for name, arr in data.items()}
+        alone = rec.run(mine, params=params, T=n, copies=copies)
+        assert np.abs(alone.context_grads["x"]).max() > 1e-3
+        assert rel(batch.context_grads["x"][:, b:b + 1], alone.context_grads["x"]) < TOL, f"sequence {b}"
+
+
+LEARNED = ("input x: 2\nstate g: 2 = learned\nstate h: 3 = learned\n"
+           "g[t] = tanh(W @ g[t+1] + U @ x[t])\n"
+           "h[t] = tanh(A @ h[t-1] + B @ g[t] + C @ g[t+2])\n"
+           "L[t] = mse(h[t], C2 @ x[t])\n")
+
+
+def test_the_dummy_copies_of_a_learned_value_read_after_the_end_add_up_to_its_gradient():
+    """g0 is read as g[t+1] at each sequence's own end (a tied stand-in in the rewrite): its copies, merged
+    back, must add up to ∇g0 L, which is checked against the sequences run alone."""
+    rec = gr.Recurrence(LEARNED)
+    lengths = [5, 2, 3]
+    data, params = rec.random_inputs(5, batch=3, seed=11), rec.init_params(seed=12)
+    batch = rec.run(data, params=params, lengths=lengths, copies=True)
+    alone = [rec.run({n: a[:k, ..., b:b + 1] for n, a in data.items()}, params=params, T=k, copies=True)
+             for b, k in enumerate(lengths)]
+    for p in ("g0", "W", "U"):
+        want = sum(a.grads[p] for a in alone)
+        assert rel(batch.grads[p], want) < TOL, p
+        assert rel(sum(batch.copy_grads[p].values()), want) < TOL, f"the copies of {p}"
