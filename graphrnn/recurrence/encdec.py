@@ -608,28 +608,23 @@ class EncoderDecoder:
 
 # --------------------------------------------------------------------------- the zoo's encoder-decoders
 
-ZOO = Path(__file__).resolve().parent.parent / "zoo" / "encdec"
-
-
 def names() -> list[str]:
-    """The encoder-decoder specs shipped with graphrnn (``graphrnn/zoo/encdec/*.rnn``)."""
-    return sorted(p.stem for p in ZOO.glob("*.rnn"))
+    """The encoder-decoder specs shipped with graphrnn (``graphrnn/zoo/encdec/*.rnn``): :func:`graphrnn.zoo.encdec_names`."""
+    from .. import zoo  # the zoo imports this module
+
+    return zoo.encdec_names()
 
 
 def load(arch: str, sizes: dict | None = None) -> EncoderDecoder:
-    """An encoder-decoder by name (``"fig10_12"``, ``"fig10_12_init"``, ...) or from a spec file's path.
+    """An encoder-decoder by name (``"fig10_12"``, ``"fig10_12_init"``, ...) or from a spec file's path:
+    :func:`graphrnn.zoo.load_encdec`.
 
     >>> load("fig10_12").conditioning
     {'C': ('initial state of s', 'input at every step')}
     """
-    if arch in names():
-        return EncoderDecoder((ZOO / f"{arch}.rnn").read_text(encoding="utf-8"), source=f"{arch}.rnn",
-                              sizes=sizes, name=arch)
-    path = Path(arch)
-    if path.is_file():
-        return EncoderDecoder.from_file(path, sizes=sizes)
-    raise SpecError(f"no encoder-decoder {arch!r} (the zoo has: {', '.join(names())}); or give the path of a "
-                    f".rnn spec file with `encoder over ...:` and `decoder over ...:` sections")
+    from .. import zoo
+
+    return zoo.load_encdec(arch, sizes=sizes)
 
 
 def is_encdec(text: str) -> bool:
