@@ -42,8 +42,8 @@ import numpy as np
 from ..errors import DataError, SpecError
 from .shapes import BATCH, Shape, ShapeInference
 from .spec import (
-    FUNCTION_ALIASES, FUNCTIONS, LOSSES, MAX_DEPTH, MAX_NODES, NON_DIFFERENTIABLE, Bin, Call, Name, Num, Ref,
-    Transpose, Unary, _check_name, read_spec_file, references, walk,
+    FUNCTION_ALIASES, FUNCTIONS, LOSSES, NON_DIFFERENTIABLE, Bin, Call, Name, Num, Ref,
+    Transpose, Unary, _check_name, _check_size, read_spec_file, references, walk,
 )
 
 #: where an equation is defined: at every leaf, at every internal node, or once, at the root
@@ -334,14 +334,8 @@ def _equation(body: str, line: int, source) -> TreeEquation:
     else:
         raise _error("the left side must be `h[leaf]`, `h[node]` or a bare name for the root", line, source=source)
     _check_name(name, line, source, "variable")
-    count, stack = 0, [(tree.body[0].value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if depth > MAX_DEPTH or count > MAX_NODES:
-            raise _error("this equation is too large or nested too deeply; split it", line, source=source)
-        stack.extend((c, depth + 1) for c in ast.iter_child_nodes(node))
     try:
+        _check_size(tree.body[0].value, line, source)
         expr = _convert(tree.body[0].value, body, line, source, place)
     except SpecError as exc:
         if exc.variable is not None:

@@ -130,6 +130,8 @@ def test_the_unrolled_graph_has_one_circle_per_node_and_the_same_weights_everywh
     (("h[node] = tanh(b + U @ h[left] + W @ h[right])", "h[node] = tanh(b + U @ h[node])"), "algebraic loop"),
     (("L = cross_entropy(o, y)", "L = cross_entropy(o, y)\nh = o"), "defined both at the root"),
     (("loss   L", "loss   Q"), "the loss Q"),
+    (("o = c + R @ h[root]", "o = c + R @ h[root]" + " + c" * 600), "in the equation of o: .*too large"),
+    (("o = c + R @ h[root]", "o = " + "tanh(" * 70 + "c + R @ h[root]" + ")" * 70), "nested too deeply"),
 ])
 def test_mistakes_are_spec_errors_that_say_what_to_write(change, match):
     old, new = change
