@@ -424,3 +424,19 @@ def test_run_an_encoder_decoder_on_data_from_a_file(tmp_path, capsys):
     np.savez(tmp_path / "tree.npz", x=np.zeros((3, 3, 1)), y=np.array([0]))  # 3 leaves for a tree of 4
     line = _fails(["run", "fig10_14", "--data", str(tmp_path / "tree.npz")], capsys)
     assert "fig10_14, the data of --data" in line and "4 leaves" in line
+
+
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_a_tree_for_a_recurrence_over_time_is_refused_with_what_to_give(command, capsys):
+    assert main([command, "fig10_3", "--tree", "((1, 2), 3)"]) == 2
+    err = capsys.readouterr().err
+    assert f"graphrnn {command}: error: --tree is for recursive nets" in err and "give --steps T" in err
+
+
+def test_a_commands_help_keeps_its_docstrings_lines(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    # the table of saved arrays keeps one entry per line, as the docstring writes it
+    assert re.search(r"^\s+data:X\s+the data the run read", out, re.M), out
+    assert re.search(r"^\s+param:W\s+the parameters$", out, re.M), out
